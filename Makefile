@@ -1,0 +1,75 @@
+# Kefu: `make run` starts the assistant, `make test` runs the whole suite.
+# Every step is idempotent: stamps and fingerprints skip work that is already done.
+
+SHELL := /bin/bash
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMPS := $(VENV)/.kefu-stamps
+export RASA_TELEMETRY_ENABLED := false
+export HF_HUB_OFFLINE := 1
+export TF_CPP_MIN_LOG_LEVEL := 2
+export SQLALCHEMY_SILENCE_UBER_WARNING := 1
+export PIP_DISABLE_PIP_VERSION_CHECK := 1
+
+DEPS_HASH := $(shell cat requirements.txt pyproject.toml | sha256sum | cut -c1-16)
+NPM_HASH := $(shell cat package.json package-lock.json | sha256sum | cut -c1-16)
+
+.PHONY: help setup python-deps assets browser model run test test-fast bench lint clean
+
+help:
+	@echo "make run    - set up, train if needed, start Kefu (embedded PostgreSQL) and print the URL"
+	@echo "make test   - set up, train if needed, run the whole test suite"
+	@echo "make bench  - held-out NLU accuracy (rasa test nlu, 20% split) and REST latency"
+	@echo "make lint   - ruff"
+
+$(PY):
+	@PYTHON310=$$(scripts/find-python310) || exit 1; \
+	echo "setup: creating $(VENV) with $$PYTHON310"; \
+	"$$PYTHON310" -m venv $(VENV)
+
+$(STAMPS)/deps-$(DEPS_HASH): | $(PY)
+	@echo "setup: installing pinned Python dependencies (a few minutes on a fresh machine) ..."
+	@$(PY) -m pip install -q --upgrade "pip==24.3.1"
+	@$(PY) -m pip install -q --progress-bar off -r requirements.txt
+	@$(PY) -m pip install -q --no-deps -e .
+	@mkdir -p $(STAMPS) && rm -f $(STAMPS)/deps-* && touch $@
+
+python-deps: $(STAMPS)/deps-$(DEPS_HASH)
+	@echo "setup: Python dependencies are installed ($(DEPS_HASH))"
+
+node_modules/.kefu-$(NPM_HASH): package.json package-lock.json
+	@command -v npm >/dev/null || { echo "setup: npm is required for the web chat assets (apt-get install npm)"; exit 1; }
+	@echo "setup: installing web chat assets with npm ci ..."
+	@npm ci --no-audit --no-fund --loglevel=error
+	@rm -f node_modules/.kefu-* && touch $@
+
+assets: node_modules/.kefu-$(NPM_HASH)
+	@echo "setup: web chat assets are installed"
+
+setup: python-deps assets
+
+browser:
+	@scripts/install-browser
+
+model: setup
+	@$(PY) -m kefu train
+
+run: model
+	@$(PY) -m kefu run
+
+test: model browser
+	@$(PY) -m pytest -q -p no:cacheprovider $(PYTEST_ARGS)
+
+test-fast: setup
+	@$(PY) -m pytest -q -m "not servers" $(PYTEST_ARGS)
+
+bench: model
+	@$(PY) bench/nlu_holdout.py
+	@$(PY) bench/rest_latency.py
+
+lint: setup
+	@$(VENV)/bin/ruff check .
+	@$(VENV)/bin/ruff format --check . || true
+
+clean:
+	rm -rf models results .rasa var/run var/log

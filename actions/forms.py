@@ -1,0 +1,178 @@
+"""The three forms: report a lost card, look up an order, request a return.
+
+Validators accept values the way customers type them ("尾号是6217的", "my order is
+dd2411050123") and ask again with a reason when a value is unusable.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+import secrets
+from typing import Any, Dict, List, Optional
+
+from rasa_sdk import Action, FormValidationAction, Tracker
+from rasa_sdk.events import SlotSet
+from rasa_sdk.executor import CollectingDispatcher
+from rasa_sdk.types import DomainDict
+
+from actions.common import language_of
+from knowledge.orders import OrderBook, find_order_id
+
+CARD_LAST4 = re.compile(r"(?<!\d)(\d{4})(?!\d)")
+CN_MOBILE = re.compile(r"(?<!\d)(1[3-9]\d{9})(?!\d)")
+MAX_REASON_CHARS = 300
+
+_orders: Optional[OrderBook] = None
+
+
+def order_book() -> OrderBook:
+    """One OrderBook per action-server process, loaded on first use."""
+    global _orders
+    if _orders is None:
+        _orders = OrderBook()
+    return _orders
+
+
+def parse_card_last4(value: Any) -> Optional[str]:
+    matches = CARD_LAST4.findall(str(value or ""))
+    return matches[-1] if len(set(matches)) == 1 or len(matches) == 1 else None
+
+
+def parse_phone(value: Any) -> Optional[str]:
+    """A mainland mobile (11 digits) or an international number (+ and 8-15 digits)."""
+    text = str(value or "")
+    mobile = CN_MOBILE.search(re.sub(r"[\s-]", "", text))
+    if mobile:
+        return mobile.group(1)
+    digits = re.sub(r"\D", "", text)
+    if 8 <= len(digits) <= 15 and ("+" in text or len(digits) >= 10):
+        return ("+" if "+" in text else "") + digits
+    return None
+
+
+def mask_phone(phone: str) -> str:
+    return phone[:3] + "****" + phone[-4:] if len(phone) >= 8 else "****"
+
+
+def reference(prefix: str, today: Optional[dt.date] = None) -> str:
+    """A service reference like LC20261125-4F7Q2A: date + random, unguessable suffix."""
+    day = (today or dt.date.today()).strftime("%Y%m%d")
+    return f"{prefix}{day}-{secrets.token_hex(3).upper()}"
+
+
+class ValidateLostCardForm(FormValidationAction):
+    def name(self) -> str:
+        return "validate_lost_card_form"
+
+    def validate_card_last4(
+        self, slot_value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> Dict[str, Any]:
+        last4 = parse_card_last4(slot_value)
+        if last4 is None:
+            dispatcher.utter_message(response="utter_invalid_card_last4")
+        return {"card_last4": last4}
+
+    def validate_phone(
+        self, slot_value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> Dict[str, Any]:
+        phone = parse_phone(slot_value)
+        if phone is None:
+            dispatcher.utter_message(response="utter_invalid_phone")
+        return {"phone": phone}
+
+
+def _validated_order_id(slot_value: Any, dispatcher: CollectingDispatcher) -> Dict[str, Any]:
+    order_id = find_order_id(str(slot_value or ""))
+    if order_id is None:
+        dispatcher.utter_message(response="utter_invalid_order_id")
+    elif order_book().get(order_id) is None:
+        dispatcher.utter_message(response="utter_order_not_found", order_id=order_id)
+        order_id = None
+    return {"order_id": order_id}
+
+
+class ValidateOrderLookupForm(FormValidationAction):
+    def name(self) -> str:
+        return "validate_order_lookup_form"
+
+    def validate_order_id(
+        self, slot_value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> Dict[str, Any]:
+        return _validated_order_id(slot_value, dispatcher)
+
+
+class ValidateReturnForm(FormValidationAction):
+    def name(self) -> str:
+        return "validate_return_form"
+
+    def validate_order_id(
+        self, slot_value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> Dict[str, Any]:
+        return _validated_order_id(slot_value, dispatcher)
+
+    def validate_return_reason(
+        self, slot_value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> Dict[str, Any]:
+        reason = str(slot_value or "").strip()[:MAX_REASON_CHARS]
+        return {"return_reason": reason or None}
+
+
+class ActionSubmitLostCard(Action):
+    def name(self) -> str:
+        return "action_submit_lost_card"
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Dict[str, Any]
+    ) -> List[Dict[str, Any]]:
+        phone = tracker.get_slot("phone") or ""
+        dispatcher.utter_message(
+            response="utter_lost_card_done",
+            card_last4=tracker.get_slot("card_last4"),
+            masked_phone=mask_phone(phone),
+            reference=reference("LC"),
+        )
+        return [SlotSet("card_last4", None), SlotSet("phone", None)]
+
+
+class ActionLookupOrder(Action):
+    def name(self) -> str:
+        return "action_lookup_order"
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Dict[str, Any]
+    ) -> List[Dict[str, Any]]:
+        order_id = tracker.get_slot("order_id") or ""
+        order = order_book().get(order_id)
+        if order is None:
+            dispatcher.utter_message(response="utter_order_not_found", order_id=order_id)
+        else:
+            lang = language_of(tracker)
+            dispatcher.utter_message(
+                response="utter_order_status",
+                order_id=order.id,
+                items=order.items.get(lang, ""),
+                status_text=order.describe(lang),
+            )
+        return [SlotSet("order_id", None)]
+
+
+class ActionSubmitReturn(Action):
+    def name(self) -> str:
+        return "action_submit_return"
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Dict[str, Any]
+    ) -> List[Dict[str, Any]]:
+        order_id = tracker.get_slot("order_id") or ""
+        order = order_book().get(order_id)
+        lang = language_of(tracker)
+        if order is None:
+            dispatcher.utter_message(response="utter_order_not_found", order_id=order_id)
+        else:
+            why = order.return_refusal(dt.date.today(), lang)
+            if why:
+                dispatcher.utter_message(response="utter_return_not_eligible", order_id=order.id, why=why)
+            else:
+                dispatcher.utter_message(response="utter_return_created", order_id=order.id, reference=reference("RT"))
+        return [SlotSet("order_id", None), SlotSet("return_reason", None)]

@@ -1,0 +1,91 @@
+"""REST channel with input checks: Rasa's RestInput answers a non-object JSON body or a
+non-string message with a 500; this one answers 4xx with a reason and never crashes.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from typing import Any, Awaitable, Callable, Dict, Optional
+
+from rasa.core.channels.channel import CollectingOutputChannel, InputChannel, UserMessage
+from sanic import Blueprint, response
+from sanic.request import Request
+from sanic.response import HTTPResponse
+
+from kefu.errors import BadInput
+from kefu.inbound import parse_inbound
+
+log = logging.getLogger(__name__)
+
+MAX_BODY_BYTES = 256 * 1024  # 20,000 CJK characters JSON-escaped are ~120 KB
+
+
+def max_message_chars() -> int:
+    """Read from the environment the launcher sets (kefu.config is the source of truth)."""
+    try:
+        return max(1, int(os.environ.get("KEFU_MAX_MESSAGE_CHARS", "2000")))
+    except ValueError:
+        return 2000
+
+
+def decode_json_body(request: Request) -> Any:
+    """Decode a request body as UTF-8 JSON or raise BadInput with the right status."""
+    content_type = (request.headers.get("content-type") or "").split(";")[0].strip().lower()
+    if content_type != "application/json":
+        raise BadInput("Content-Type must be application/json", status=415)
+    body = request.body or b""
+    if len(body) > MAX_BODY_BYTES:
+        raise BadInput(f"request body larger than {MAX_BODY_BYTES} bytes", status=413)
+    if not body.strip():
+        raise BadInput("request body is empty")
+    try:
+        return json.loads(body.decode("utf-8"))
+    except UnicodeDecodeError as exc:
+        raise BadInput("request body is not valid UTF-8") from exc
+    except json.JSONDecodeError as exc:
+        raise BadInput(f"request body is not valid JSON ({exc.msg} at position {exc.pos})") from exc
+
+
+class KefuRestInput(InputChannel):
+    """POST /webhooks/rest/webhook {"sender": ..., "message": ...} → list of bot messages."""
+
+    @classmethod
+    def name(cls) -> str:
+        return "rest"
+
+    @classmethod
+    def from_credentials(cls, credentials: Optional[Dict[str, Any]]) -> InputChannel:
+        return cls()
+
+    def blueprint(self, on_new_message: Callable[[UserMessage], Awaitable[Any]]) -> Blueprint:
+        hook = Blueprint("kefu_rest_webhook", __name__)
+
+        @hook.route("/", methods=["GET"])
+        async def health(_: Request) -> HTTPResponse:
+            return response.json({"status": "ok"})
+
+        @hook.route("/webhook", methods=["POST"])
+        async def receive(request: Request) -> HTTPResponse:
+            try:
+                inbound = parse_inbound(decode_json_body(request), max_chars=max_message_chars())
+            except BadInput as exc:
+                log.info("rest: rejected a request: %s", exc.reason)
+                return response.json({"status": exc.status, "reason": exc.reason}, status=exc.status)
+            if not inbound.text:
+                return response.json({"status": 400, "reason": "'message' is empty"}, status=400)
+            collector = CollectingOutputChannel()
+            metadata = dict(inbound.metadata, truncated=True) if inbound.truncated else inbound.metadata
+            try:
+                message = UserMessage(
+                    inbound.text, collector, inbound.sender_id, input_channel=self.name(), metadata=metadata
+                )
+                await on_new_message(message)
+            except Exception:  # keep serving; the tracker keeps what was processed
+                log.exception("rest: processing a message from %s failed", inbound.sender_id)
+                unavailable = {"status": 503, "reason": "the assistant is temporarily unavailable"}
+                return response.json(unavailable, status=503)
+            return response.json(collector.messages)
+
+        return hook

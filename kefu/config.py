@@ -1,0 +1,129 @@
+"""The one place Kefu reads configuration (environment, then an untracked `.env`).
+
+Like starlette's `Config`: values are read lazily through `load_settings()`, never at
+import time, and every variable is documented here and in the README.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Mapping, Optional
+from urllib.parse import urlsplit, urlunsplit
+
+from kefu.errors import ConfigError
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+def read_env_file(path: Path) -> dict[str, str]:
+    """Parse KEY=VALUE lines of a `.env` file (comments and blanks ignored)."""
+    values: dict[str, str] = {}
+    if not path.is_file():
+        return values
+    for number, raw in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+        line = raw.strip()
+        if not line or line.startswith("#"):
+            continue
+        if line.startswith("export "):
+            line = line[len("export ") :]
+        key, sep, value = line.partition("=")
+        if not sep or not key.strip().isidentifier():
+            raise ConfigError(f"{path}:{number}: expected KEY=VALUE")
+        values[key.strip()] = value.strip().strip("'\"")
+    return values
+
+
+def redact_url(url: Optional[str]) -> str:
+    """Return `url` with any password replaced by ***, for logs and reprs."""
+    if not url:
+        return ""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
+    return urlunsplit(parts._replace(netloc=netloc))
+
+
+def _port(env: Mapping[str, str], key: str, default: int) -> int:
+    raw = env.get(key)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError as exc:
+        raise ConfigError(f"{key} must be a port number, got {raw!r}") from exc
+    if not 0 < value < 65536:
+        raise ConfigError(f"{key} must be between 1 and 65535, got {value}")
+    return value
+
+
+def _url(env: Mapping[str, str], key: str, schemes: tuple[str, ...]) -> Optional[str]:
+    raw = env.get(key) or None
+    if raw is None:
+        return None
+    scheme = urlsplit(raw).scheme
+    if scheme not in schemes:
+        raise ConfigError(f"{key} must start with one of {', '.join(s + '://' for s in schemes)}")
+    return raw
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Every setting Kefu's processes share. Build with `load_settings()`."""
+
+    postgres_url: Optional[str] = field(default=None, repr=False)
+    redis_url: Optional[str] = field(default=None, repr=False)
+    host: str = "127.0.0.1"
+    rasa_port: int = 5005
+    actions_port: int = 5055
+    var_dir: Path = PROJECT_ROOT / "var"
+    model_dir: Path = PROJECT_ROOT / "models"
+    database: str = "kefu"
+    rasa_token: Optional[str] = field(default=None, repr=False)
+    max_message_chars: int = 2000
+    log_level: str = "INFO"
+
+    def __repr__(self) -> str:
+        return (
+            f"Settings(postgres_url={redact_url(self.postgres_url)!r}, "
+            f"redis_url={redact_url(self.redis_url)!r}, host={self.host!r}, "
+            f"rasa_port={self.rasa_port}, actions_port={self.actions_port}, "
+            f"var_dir={str(self.var_dir)!r}, model_dir={str(self.model_dir)!r})"
+        )
+
+    @property
+    def action_endpoint(self) -> str:
+        return f"http://127.0.0.1:{self.actions_port}/webhook"
+
+    @property
+    def chat_url(self) -> str:
+        shown = "localhost" if self.host in ("127.0.0.1", "0.0.0.0") else self.host
+        return f"http://{shown}:{self.rasa_port}/chat/"
+
+
+def load_settings(environ: Optional[Mapping[str, str]] = None, env_file: Optional[Path] = None) -> Settings:
+    """Read settings from `environ` (default os.environ) over the `.env` file."""
+    env: dict[str, str] = read_env_file(env_file or PROJECT_ROOT / ".env")
+    env.update(os.environ if environ is None else environ)
+    max_chars_raw = env.get("KEFU_MAX_MESSAGE_CHARS", "2000")
+    try:
+        max_chars = int(max_chars_raw)
+    except ValueError as exc:
+        raise ConfigError(f"KEFU_MAX_MESSAGE_CHARS must be an integer, got {max_chars_raw!r}") from exc
+    if max_chars < 1:
+        raise ConfigError("KEFU_MAX_MESSAGE_CHARS must be positive")
+    return Settings(
+        postgres_url=_url(env, "KEFU_POSTGRES_URL", ("postgresql", "postgres")),
+        redis_url=_url(env, "KEFU_REDIS_URL", ("redis", "rediss")),
+        host=env.get("KEFU_HOST", "127.0.0.1"),
+        rasa_port=_port(env, "KEFU_RASA_PORT", 5005),
+        actions_port=_port(env, "KEFU_ACTIONS_PORT", 5055),
+        var_dir=Path(env.get("KEFU_VAR_DIR", str(PROJECT_ROOT / "var"))),
+        model_dir=Path(env.get("KEFU_MODEL_DIR", str(PROJECT_ROOT / "models"))),
+        database=env.get("KEFU_DATABASE", "kefu"),
+        rasa_token=env.get("KEFU_RASA_TOKEN") or None,
+        max_message_chars=max_chars,
+        log_level=env.get("KEFU_LOG_LEVEL", "INFO").upper(),
+    )

@@ -1,0 +1,93 @@
+"""Train the Rasa model only when its inputs changed (a fingerprint beside the model)."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import subprocess
+import sys
+import time
+from importlib import metadata
+from pathlib import Path
+from typing import Iterable
+
+from kefu.config import PROJECT_ROOT, Settings
+from kefu.errors import KefuError
+
+log = logging.getLogger("kefu.train")
+
+RASA_DIR = PROJECT_ROOT / "rasa_project"
+MODEL_NAME = "kefu"
+# What the trained model depends on: the Rasa project, the NLU components (not the
+# channel connectors, which are loaded at run time), shared text code, the jieba
+# dictionary; plus the versions of the libraries that train it (TRAINING_LIBRARIES).
+INPUTS = [
+    RASA_DIR / "config.yml",
+    RASA_DIR / "domain",
+    RASA_DIR / "data",
+    *sorted((PROJECT_ROOT / "custom_components").glob("*.py")),
+    PROJECT_ROOT / "kefu" / "text.py",
+    PROJECT_ROOT / "data" / "lexicons" / "jieba",
+]
+TRAINING_LIBRARIES = ("rasa", "tensorflow", "scikit-learn", "jieba", "numpy")
+
+
+def _files(paths: Iterable[Path]) -> list[Path]:
+    found: list[Path] = []
+    for path in paths:
+        if path.is_file():
+            found.append(path)
+        elif path.is_dir():
+            found.extend(
+                p for p in path.rglob("*") if p.is_file() and "__pycache__" not in p.parts and p.suffix != ".pyc"
+            )
+    return sorted(found)
+
+
+def fingerprint(paths: Iterable[Path] = INPUTS) -> str:
+    """SHA-256 over library versions and the relative names and contents of every training input."""
+    digest = hashlib.sha256()
+    for name in TRAINING_LIBRARIES:
+        try:
+            digest.update(f"{name}=={metadata.version(name)}\n".encode())
+        except metadata.PackageNotFoundError:
+            digest.update(f"{name} missing\n".encode())
+    for path in _files(paths):
+        digest.update(str(path.relative_to(PROJECT_ROOT)).encode())
+        digest.update(b"\0")
+        digest.update(path.read_bytes())
+        digest.update(b"\0")
+    return digest.hexdigest()
+
+
+def model_path(settings: Settings) -> Path:
+    return settings.model_dir / f"{MODEL_NAME}.tar.gz"
+
+
+def train(settings: Settings, force: bool = False) -> Path:
+    """Train into models/kefu.tar.gz unless its stored fingerprint matches the inputs."""
+    target = model_path(settings)
+    stamp = settings.model_dir / f"{MODEL_NAME}.fingerprint"
+    current = fingerprint()
+    if not force and target.is_file() and stamp.is_file() and stamp.read_text().strip() == current:
+        print(f"Model {target} is up to date (fingerprint {current[:12]}); skipping training.", flush=True)
+        return target
+    settings.model_dir.mkdir(parents=True, exist_ok=True)
+    from kefu.runner import child_env
+
+    args = [
+        sys.executable, "-m", "kefu.quiet", "rasa", "train",
+        "--config", str(RASA_DIR / "config.yml"),
+        "--domain", str(RASA_DIR / "domain"),
+        "--data", str(RASA_DIR / "data"),
+        "--out", str(settings.model_dir),
+        "--fixed-model-name", MODEL_NAME,
+    ]
+    print(f"Training the Rasa model (inputs changed, fingerprint {current[:12]}) ...", flush=True)
+    started = time.monotonic()
+    result = subprocess.run(args, cwd=PROJECT_ROOT, env=child_env(settings))
+    if result.returncode != 0 or not target.is_file():
+        raise KefuError(f"rasa train failed with exit code {result.returncode}")
+    stamp.write_text(current + "\n")
+    print(f"Trained {target} in {time.monotonic() - started:.0f} s.", flush=True)
+    return target

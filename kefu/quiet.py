@@ -1,0 +1,46 @@
+"""`python -m kefu.quiet MODULE ARGS...`: run MODULE like `python -m`, keeping known
+third-party deprecation noise out of the logs.
+
+PYTHONWARNINGS alone does not do it for Rasa: imports inside the server re-order the
+warning filters, and pkg_resources/matplotlib/sanic deprecations reach every log. A
+`showwarning` hook is not affected by filter changes. Warnings raised by our own code,
+and every warning that is not a deprecation, still show.
+"""
+
+from __future__ import annotations
+
+import runpy
+import sys
+import warnings
+from typing import Any
+
+NOISE = (DeprecationWarning, PendingDeprecationWarning, FutureWarning)
+NOISE_NAMES = {"MovedIn20Warning", "PyparsingDeprecationWarning", "MatplotlibDeprecationWarning"}
+
+
+def is_noise(category: type, filename: str) -> bool:
+    third_party = "site-packages" in filename or "dist-packages" in filename
+    return third_party and (issubclass(category, NOISE) or category.__name__ in NOISE_NAMES)
+
+
+def install() -> None:
+    original = warnings.showwarning
+
+    def show(message: Any, category: type, filename: str, lineno: int, file: Any = None, line: Any = None) -> None:
+        if not is_noise(category, filename):
+            original(message, category, filename, lineno, file, line)
+
+    warnings.showwarning = show
+
+
+def main() -> None:
+    if len(sys.argv) < 2:
+        sys.exit("usage: python -m kefu.quiet MODULE [ARGS...]")
+    install()
+    module = sys.argv[1]
+    sys.argv = [module, *sys.argv[2:]]
+    runpy.run_module(module, run_name="__main__", alter_sys=True)
+
+
+if __name__ == "__main__":
+    main()

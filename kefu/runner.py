@@ -1,0 +1,251 @@
+"""`kefu run`: start PostgreSQL (embedded unless configured), the action server and the
+Rasa server, print the chat URL, and stop every process on Ctrl-C or SIGTERM.
+
+Children run in their own sessions so a terminal's Ctrl-C reaches only this launcher,
+which then stops them in order (Rasa, actions, PostgreSQL): nothing is orphaned.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import secrets
+import signal
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Optional
+
+import yaml
+
+from kefu.config import PROJECT_ROOT, Settings, redact_url
+from kefu.errors import KefuError, StoreUnavailable
+from kefu.pgserver import EmbeddedPostgres, ensure_database, sqlalchemy_url, with_database
+
+log = logging.getLogger("kefu.run")
+
+RASA_DIR = PROJECT_ROOT / "rasa_project"
+QUIET_WARNINGS = ",".join(
+    [
+        "ignore::DeprecationWarning",
+        "ignore::FutureWarning",
+        "ignore::PendingDeprecationWarning",
+        "ignore:.*MovedIn20Warning.*",
+    ]
+)
+
+
+def child_env(settings: Settings, extra: Optional[dict[str, str]] = None) -> dict[str, str]:
+    """Environment for every process the launcher starts (telemetry off, hub offline)."""
+    env = dict(os.environ)
+    env.update(
+        {
+            "RASA_TELEMETRY_ENABLED": "false",
+            "HF_HUB_OFFLINE": "1",
+            "TRANSFORMERS_OFFLINE": "1",
+            "TF_CPP_MIN_LOG_LEVEL": "2",
+            "SQLALCHEMY_SILENCE_UBER_WARNING": "1",
+            "PYTHONWARNINGS": QUIET_WARNINGS,
+            "KEFU_MAX_MESSAGE_CHARS": str(settings.max_message_chars),
+        }
+    )
+    env.update(extra or {})
+    return env
+
+
+def write_endpoints(settings: Settings, tracker_url: str, out: Path) -> Path:
+    """Render the runtime endpoints file: tracker store, action server, lock store."""
+    endpoints = {
+        "action_endpoint": {"url": settings.action_endpoint},
+        "tracker_store": {"type": "SQL", "dialect": "postgresql", "url": sqlalchemy_url(tracker_url)},
+    }
+    if settings.redis_url:
+        from urllib.parse import urlsplit
+
+        parts = urlsplit(settings.redis_url)
+        lock = {"type": "redis", "url": parts.hostname or "127.0.0.1", "port": parts.port or 6379}
+        db = parts.path.lstrip("/")
+        lock["db"] = int(db) if db.isdigit() else 0
+        if parts.password:
+            lock["password"] = parts.password
+        lock["key_prefix"] = "kefu"
+        endpoints["lock_store"] = lock
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(yaml.safe_dump(endpoints, sort_keys=False), encoding="utf-8")
+    out.chmod(0o600)
+    return out
+
+
+def wait_http(url: str, timeout: float, proc: Optional[subprocess.Popen] = None) -> None:
+    """Poll `url` until it answers 2xx; fail early if `proc` dies."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc is not None and proc.poll() is not None:
+            raise KefuError(f"process exited with code {proc.returncode} before {url} answered")
+        try:
+            with urllib.request.urlopen(url, timeout=2) as resp:
+                if 200 <= resp.status < 300:
+                    return
+        except (urllib.error.URLError, ConnectionError, TimeoutError):
+            pass
+        time.sleep(0.5)
+    raise KefuError(f"{url} did not answer within {timeout:.0f} s")
+
+
+@dataclass
+class Child:
+    name: str
+    proc: subprocess.Popen
+
+    def stop(self, grace: float = 15.0) -> None:
+        """SIGTERM the child's process group, then SIGKILL what is left after `grace`."""
+        if self.proc.poll() is not None:
+            return
+        try:
+            os.killpg(self.proc.pid, signal.SIGTERM)
+        except ProcessLookupError:
+            return
+        try:
+            self.proc.wait(grace)
+        except subprocess.TimeoutExpired:
+            log.warning("%s did not stop in %.0f s, killing it", self.name, grace)
+            try:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+            self.proc.wait()
+
+
+class Stack:
+    """The running processes of one `kefu run`, stopped in reverse order."""
+
+    def __init__(self, settings: Settings, model: Path) -> None:
+        self.settings = settings
+        self.model = model
+        self.children: list[Child] = []
+        self.postgres: Optional[EmbeddedPostgres] = None
+        self.logs = settings.var_dir / "log"
+
+    def _spawn(self, name: str, args: list[str], env: dict[str, str]) -> Child:
+        self.logs.mkdir(parents=True, exist_ok=True)
+        logfile = open(self.logs / f"{name}.log", "ab")
+        proc = subprocess.Popen(
+            args, cwd=PROJECT_ROOT, env=env, stdout=logfile, stderr=subprocess.STDOUT, start_new_session=True
+        )
+        logfile.close()
+        child = Child(name, proc)
+        self.children.append(child)
+        log.info("started %s (pid %d, log %s)", name, proc.pid, self.logs / f"{name}.log")
+        return child
+
+    def tracker_url(self) -> str:
+        if self.settings.postgres_url:
+            url = self.settings.postgres_url
+            if not urlsplit_path(url):
+                url = with_database(url, self.settings.database)
+            log.info("PostgreSQL: %s (from KEFU_POSTGRES_URL)", redact_url(url))
+        else:
+            self.postgres = EmbeddedPostgres(self.settings.var_dir / "pgdata")
+            admin = self.postgres.start()
+            url = with_database(admin, self.settings.database)
+            log.info("PostgreSQL: embedded server, data in %s", self.settings.var_dir / "pgdata")
+        ensure_database(url)
+        return url
+
+    def start(self) -> None:
+        settings = self.settings
+        if not self.model.is_file():
+            raise KefuError(f"no trained model at {self.model}; run `make model`")
+        tracker = self.tracker_url()
+        endpoints = write_endpoints(settings, tracker, settings.var_dir / "run" / "endpoints.yml")
+        token = settings.rasa_token or _stored_token(settings.var_dir / "run" / "rasa_token")
+        env = child_env(settings)
+        py = sys.executable
+        actions = self._spawn(
+            "actions",
+            [py, "-m", "kefu.quiet", "rasa_sdk", "--actions", "actions", "--port", str(settings.actions_port)],
+            env,
+        )
+        rasa = self._spawn(
+            "rasa",
+            [
+                py, "-m", "kefu.quiet", "rasa", "run", "--model", str(self.model), "--endpoints", str(endpoints),
+                "--credentials", str(RASA_DIR / "credentials.yml"), "--interface", settings.host,
+                "--port", str(settings.rasa_port), "--enable-api", "--auth-token", token,
+            ],
+            env,
+        )
+        wait_http(f"http://127.0.0.1:{settings.actions_port}/health", 120, actions.proc)
+        wait_http(f"http://127.0.0.1:{settings.rasa_port}/webhooks/rest/", 300, rasa.proc)
+
+    def watch(self) -> int:
+        """Block until a child exits on its own; return its exit code."""
+        while True:
+            for child in self.children:
+                code = child.proc.poll()
+                if code is not None:
+                    log.error("%s exited with code %s; see %s", child.name, code, self.logs / f"{child.name}.log")
+                    return code or 1
+            time.sleep(0.5)
+
+    def stop(self) -> None:
+        for child in reversed(self.children):
+            child.stop()
+        self.children.clear()
+        if self.postgres is not None:
+            self.postgres.stop()
+            self.postgres = None
+
+
+def urlsplit_path(url: str) -> str:
+    from urllib.parse import urlsplit
+
+    return urlsplit(url).path.lstrip("/")
+
+
+def _stored_token(path: Path) -> str:
+    """A per-installation API token for Rasa's HTTP API, kept in var/ (mode 600)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if path.is_file():
+        return path.read_text(encoding="utf-8").strip()
+    token = secrets.token_urlsafe(24)
+    path.write_text(token, encoding="utf-8")
+    path.chmod(0o600)
+    return token
+
+
+def run(settings: Settings, model: Path) -> int:
+    """Start the stack, print the URL, and keep it up until interrupted."""
+    stack = Stack(settings, model)
+    stopping = False
+
+    def _on_signal(signum: int, _frame: object) -> None:
+        nonlocal stopping
+        if stopping:
+            return
+        stopping = True
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, _on_signal)
+    signal.signal(signal.SIGINT, _on_signal)
+    started = time.monotonic()
+    try:
+        stack.start()
+        print(f"\nKefu is ready after {time.monotonic() - started:.1f} s. Open {settings.chat_url}", flush=True)
+        print("Press Ctrl-C to stop.", flush=True)
+        return stack.watch()
+    except KeyboardInterrupt:
+        print("\nStopping Kefu ...", flush=True)
+        return 0
+    except (KefuError, StoreUnavailable) as exc:
+        log.error("%s", exc)
+        return 1
+    finally:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        stack.stop()
+        print("Kefu stopped.", flush=True)

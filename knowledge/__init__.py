@@ -1,0 +1,1 @@
+"""Kefu's knowledge library (no Rasa imports): orders, and later FAQ, graph, cases and rules."""

@@ -1,0 +1,124 @@
+"""Order look-ups for the shop's order system.
+
+Until a real order system is connected, `OrderBook` reads the sample orders in
+`data/orders/orders.yml`; the actions only use this interface.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Optional
+
+import yaml
+
+from kefu.config import PROJECT_ROOT
+from kefu.errors import BadInput
+
+ORDER_ID = re.compile(r"(?<![A-Za-z0-9])([A-Za-z]{2}\d{10})(?!\d)")
+RETURN_WINDOW_DAYS = 7
+DEFAULT_PATH = PROJECT_ROOT / "data" / "orders" / "orders.yml"
+
+
+def find_order_id(text: str) -> Optional[str]:
+    """Pull an order number (2 letters + 10 digits) out of free text, upper-cased."""
+    match = ORDER_ID.search(text or "")
+    return match.group(1).upper() if match else None
+
+
+@dataclass(frozen=True)
+class Order:
+    id: str
+    items: dict[str, str]
+    status: str
+    carrier: Optional[dict[str, str]]
+    tracking: Optional[str]
+    placed: dt.date
+    delivered: Optional[dt.date]
+    eta: Optional[dt.date]
+
+    def describe(self, language: str) -> str:
+        """One sentence about where the order is, in `language` (zh or en)."""
+        zh = language == "zh"
+        carrier = (self.carrier or {}).get("zh" if zh else "en", "")
+        if self.status == "processing":
+            return f"商家正在备货，预计{self.eta}前发货。" if zh else f"being prepared; it should ship by {self.eta}."
+        if self.status == "shipped":
+            return (
+                f"已由{carrier}发出，运单号{self.tracking}，预计{self.eta}送达。"
+                if zh
+                else f"shipped with {carrier}, tracking number {self.tracking}, expected on {self.eta}."
+            )
+        if self.status == "delivered":
+            return f"已于{self.delivered}签收。" if zh else f"delivered on {self.delivered}."
+        if self.status == "cancelled":
+            return "订单已取消，款项已原路退回。" if zh else "cancelled; the payment was refunded."
+        return self.status
+
+    def return_refusal(self, today: dt.date, language: str) -> Optional[str]:
+        """None if the order can be returned online today, else why not (in `language`)."""
+        zh = language == "zh"
+        if self.status == "cancelled":
+            return "订单已取消" if zh else "the order was cancelled"
+        if self.status != "delivered" or self.delivered is None:
+            return "订单尚未签收，可先申请取消订单" if zh else "it hasn't been delivered yet; you can cancel it instead"
+        if (today - self.delivered).days > RETURN_WINDOW_DAYS:
+            return (
+                f"已超过签收后{RETURN_WINDOW_DAYS}天的无理由退货期"
+                if zh
+                else f"the {RETURN_WINDOW_DAYS}-day return window after delivery has passed"
+            )
+        return None
+
+
+_RELATIVE = re.compile(r"^today([+-]\d{1,4})?$")
+
+
+def _date(value: Any, field: str, order_id: str, today: Optional[dt.date] = None) -> Optional[dt.date]:
+    """ISO dates, or `today`, `today-3`, `today+2` (sample data that stays current)."""
+    if value is None or isinstance(value, dt.date):
+        return value
+    relative = _RELATIVE.match(str(value).strip())
+    if relative:
+        return (today or dt.date.today()) + dt.timedelta(days=int(relative.group(1) or 0))
+    try:
+        return dt.date.fromisoformat(str(value))
+    except ValueError as exc:
+        raise BadInput(f"order {order_id}: {field} must be an ISO date, got {value!r}") from exc
+
+
+class OrderBook:
+    """Read-only order look-up over a YAML file of orders (loaded once, lazily)."""
+
+    def __init__(self, path: Path = DEFAULT_PATH) -> None:
+        self.path = path
+        self._orders: Optional[dict[str, Order]] = None
+
+    def _load(self) -> dict[str, Order]:
+        try:
+            raw = yaml.safe_load(self.path.read_text(encoding="utf-8")) or {}
+        except (OSError, yaml.YAMLError) as exc:
+            raise BadInput(f"cannot read orders from {self.path}: {exc}") from exc
+        orders: dict[str, Order] = {}
+        for number, row in enumerate(raw.get("orders") or [], 1):
+            if not isinstance(row, dict) or not ORDER_ID.fullmatch(str(row.get("id", ""))):
+                raise BadInput(f"{self.path}: order #{number} has no valid id")
+            oid = str(row["id"]).upper()
+            orders[oid] = Order(
+                id=oid,
+                items=dict(row.get("items") or {}),
+                status=str(row.get("status", "processing")),
+                carrier=row.get("carrier"),
+                tracking=row.get("tracking"),
+                placed=_date(row.get("placed"), "placed", oid) or dt.date.min,
+                delivered=_date(row.get("delivered"), "delivered", oid),
+                eta=_date(row.get("eta"), "eta", oid),
+            )
+        return orders
+
+    def get(self, order_id: str) -> Optional[Order]:
+        if self._orders is None:
+            self._orders = self._load()
+        return self._orders.get(order_id.upper())
