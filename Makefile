@@ -14,7 +14,7 @@ export PIP_DISABLE_PIP_VERSION_CHECK := 1
 DEPS_HASH := $(shell cat requirements.txt pyproject.toml | sha256sum | cut -c1-16)
 NPM_HASH := $(shell cat package.json package-lock.json | sha256sum | cut -c1-16)
 
-.PHONY: help setup python-deps assets browser model run test test-fast bench lint clean
+.PHONY: help setup python-deps assets browser encoder model run test test-fast bench lint clean
 
 help:
 	@echo "make run    - set up, train if needed, start Kefu (embedded PostgreSQL) and print the URL"
@@ -51,7 +51,12 @@ setup: python-deps assets
 browser:
 	@scripts/install-browser
 
-model: setup
+ENCODER_DIR := models/encoder/multilingual-e5-small
+
+encoder: setup
+	@$(PY) -m kefu.encoder.convert --out $(ENCODER_DIR)
+
+model: setup encoder
 	@$(PY) -m kefu train
 
 run: model

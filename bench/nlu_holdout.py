@@ -1,6 +1,10 @@
 """Held-out NLU accuracy of the project's own data: a stratified 80/20 split (fixed seed),
 train the NLU pipeline on the 80 %, `rasa test nlu` on the 20 %, print a table.
 
+The project config is measured as customers meet it (FallbackClassifier turns low
+confidence into nlu_fallback, counted as wrong) and without the FallbackClassifier
+(the classifier's own top intent), so the fallback's share is visible.
+
     python bench/nlu_holdout.py [--seed 42] [--config rasa_project/config.yml]
 """
 
@@ -15,6 +19,8 @@ import tempfile
 import time
 from pathlib import Path
 
+import yaml
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -25,30 +31,52 @@ def rasa(*args: str) -> None:
         sys.exit(f"rasa {' '.join(args)} failed:\n{result.stderr[-3000:]}")
 
 
+def without_fallback(config: Path, out: Path) -> Path:
+    doc = yaml.safe_load(config.read_text(encoding="utf-8"))
+    doc["pipeline"] = [c for c in doc["pipeline"] if c.get("name") != "FallbackClassifier"]
+    out.write_text(yaml.safe_dump(doc, allow_unicode=True), encoding="utf-8")
+    return out
+
+
+def evaluate(config: Path, split: Path, out: Path) -> tuple[dict, float, float, float]:
+    started = time.monotonic()
+    rasa("train", "nlu", "--config", str(config), "--nlu", str(split / "training_data.yml"),
+         "--out", str(out / "model"), "--fixed-model-name", "holdout")
+    train_s = time.monotonic() - started
+    rasa("test", "nlu", "--model", str(out / "model" / "holdout.tar.gz"), "--nlu",
+         str(split / "test_data.yml"), "--out", str(out / "results"), "--no-plot")
+    report = json.loads((out / "results" / "intent_report.json").read_text())
+    entities = out / "results" / "DIETClassifier_report.json"
+    entity_f1 = json.loads(entities.read_text())["macro avg"]["f1-score"] if entities.exists() else float("nan")
+    errors_path = out / "results" / "intent_errors.json"
+    errors = json.loads(errors_path.read_text()) if errors_path.exists() else []
+    fallbacks = sum(1 for e in errors if (e.get("intent_prediction") or {}).get("name") == "nlu_fallback")
+    return report, entity_f1, train_s, fallbacks / max(1, int(report["macro avg"]["support"]))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--config", default="rasa_project/config.yml")
     args = parser.parse_args()
+    rows = []
     with tempfile.TemporaryDirectory(prefix="kefu-holdout-") as tmp:
         out = Path(tmp)
         rasa("data", "split", "nlu", "--nlu", "rasa_project/data/nlu", "--training-fraction", "0.8",
              "--random-seed", str(args.seed), "--out", str(out / "split"))
-        started = time.monotonic()
-        rasa("train", "nlu", "--config", args.config, "--nlu", str(out / "split" / "training_data.yml"),
-             "--out", str(out / "model"), "--fixed-model-name", "holdout")
-        train_s = time.monotonic() - started
-        rasa("test", "nlu", "--model", str(out / "model" / "holdout.tar.gz"), "--nlu",
-             str(out / "split" / "test_data.yml"), "--out", str(out / "results"), "--no-plot")
-        report = json.loads((out / "results" / "intent_report.json").read_text())
-        entities = out / "results" / "DIETClassifier_report.json"
-        entity_f1 = json.loads(entities.read_text())["macro avg"]["f1-score"] if entities.exists() else float("nan")
-    support = int(report["macro avg"]["support"])
+        config = ROOT / args.config
+        variants = [(args.config, config), (f"{args.config} without FallbackClassifier",
+                                              without_fallback(config, out / "no_fallback.yml"))]
+        for i, (label, path) in enumerate(variants):
+            report, entity_f1, train_s, fallback_rate = evaluate(path, out / "split", out / f"run{i}")
+            rows.append((label, report, entity_f1, train_s, fallback_rate))
     print(f"\nNLU held-out evaluation (project data, stratified 80/20 split, seed {args.seed})")
-    print("| config | test messages | intent accuracy | intent macro-F1 | entity macro-F1 (DIET) | train time |")
-    print("|---|---|---|---|---|---|")
-    print(f"| {args.config} | {support} | {report['accuracy']:.3f} | {report['macro avg']['f1-score']:.3f} "
-          f"| {entity_f1:.3f} | {train_s:.0f} s |")
+    print("| config | test messages | intent accuracy | intent macro-F1 | answered as nlu_fallback "
+          "| entity macro-F1 (DIET) | train time |")
+    print("|---|---|---|---|---|---|---|")
+    for label, report, entity_f1, train_s, fallback_rate in rows:
+        print(f"| {label} | {int(report['macro avg']['support'])} | {report['accuracy']:.3f} "
+              f"| {report['macro avg']['f1-score']:.3f} | {fallback_rate:.1%} | {entity_f1:.3f} | {train_s:.0f} s |")
 
 
 if __name__ == "__main__":

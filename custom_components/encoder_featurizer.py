@@ -1,0 +1,158 @@
+"""EncoderFeaturizer: one transformer pass per message, shared by every later component.
+
+Writes dense sequence features (one row per token of the pipeline's tokenizer, averaged
+over the encoder's sub-tokens that overlap it) and a sentence feature (the encoder's
+pooled vector). Training examples are cached by content hash, so retraining after a
+small data change re-encodes only what changed.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any, Dict, List, Type
+
+import numpy as np
+from rasa.engine.graph import ExecutionContext, GraphComponent
+from rasa.engine.recipes.default_recipe import DefaultV1Recipe
+from rasa.engine.storage.resource import Resource
+from rasa.engine.storage.storage import ModelStorage
+from rasa.nlu.constants import TOKENS_NAMES
+from rasa.nlu.featurizers.dense_featurizer.dense_featurizer import DenseFeaturizer
+from rasa.nlu.tokenizers.tokenizer import Tokenizer
+from rasa.shared.exceptions import InvalidConfigException
+from rasa.shared.nlu.constants import TEXT
+from rasa.shared.nlu.training_data.message import Message
+from rasa.shared.nlu.training_data.training_data import TrainingData
+
+from kefu.config import PROJECT_ROOT
+from kefu.encoder.cache import EncodingCache
+
+log = logging.getLogger(__name__)
+
+RUNTIMES = ("onnx-int8", "onnx-fp32", "tensorflow")
+POOLINGS = ("mean", "cls")
+
+
+def align(
+    token_spans: List[tuple[int, int]], sub_offsets: List[tuple[int, int]], sub_vectors: np.ndarray
+) -> np.ndarray:
+    """One row per pipeline token: the mean of the encoder sub-tokens overlapping it.
+
+    Tokens the encoder never saw (cut by max_length) or that no sub-token covers get the
+    mean of all sub-tokens, so DIET still receives a finite, informative row.
+    """
+    dim = sub_vectors.shape[1] if sub_vectors.ndim == 2 else 0
+    fallback = sub_vectors.mean(axis=0) if len(sub_vectors) else np.zeros(dim, dtype=np.float32)
+    rows = np.empty((len(token_spans), dim), dtype=np.float32)
+    for i, (start, end) in enumerate(token_spans):
+        hits = [j for j, (s, e) in enumerate(sub_offsets) if s < end and e > start]
+        rows[i] = sub_vectors[hits].mean(axis=0) if hits else fallback
+    return rows
+
+
+@DefaultV1Recipe.register([DefaultV1Recipe.ComponentType.MESSAGE_FEATURIZER], is_trainable=False)
+class EncoderFeaturizer(DenseFeaturizer, GraphComponent):
+    """Dense features from a BERT-family encoder (ONNX int8 by default)."""
+
+    @classmethod
+    def required_components(cls) -> List[Type]:
+        return [Tokenizer]
+
+    @staticmethod
+    def get_default_config() -> Dict[str, Any]:
+        return {
+            **DenseFeaturizer.get_default_config(),
+            # a local model directory or a Hugging Face model name (e.g. bert-base-chinese)
+            "model": "models/encoder/multilingual-e5-small",
+            # sentence feature: the encoder's mean pooling, or the [CLS] vector
+            "pooling": "mean",
+            # sub-tokens per message; longer messages are truncated, never rejected
+            "max_length": 128,
+            # onnx-int8 (default, fastest), onnx-fp32, or tensorflow
+            "runtime": "onnx-int8",
+            # messages per encoder call when featurizing training data
+            "batch_size": 32,
+            # where training encodings are cached by content hash; null disables
+            "cache_dir": ".rasa/kefu-encodings",
+        }
+
+    def __init__(self, config: Dict[str, Any], name: str) -> None:
+        super().__init__(name, config)
+        from kefu.encoder.runtime import Encoder
+
+        self.encoder = Encoder.load(
+            self._resolve(config["model"]), runtime=config["runtime"], max_length=int(config["max_length"])
+        )
+        cache_dir = config.get("cache_dir")
+        namespace = f"{self.encoder.fingerprint}|{config['max_length']}"
+        self.cache = EncodingCache(
+            self._resolve_path(cache_dir) / "encodings.sqlite3" if cache_dir else None, namespace
+        )
+
+    @staticmethod
+    def _resolve_path(value: str) -> Path:
+        path = Path(value)
+        return path if path.is_absolute() else PROJECT_ROOT / path
+
+    @classmethod
+    def _resolve(cls, model: str) -> str:
+        """Relative paths that exist under the project root win over hub names."""
+        local = cls._resolve_path(model)
+        return str(local) if local.exists() else model
+
+    @classmethod
+    def validate_config(cls, config: Dict[str, Any]) -> None:
+        if config.get("runtime") not in RUNTIMES:
+            raise InvalidConfigException(f"EncoderFeaturizer: runtime must be one of {RUNTIMES}")
+        if config.get("pooling") not in POOLINGS:
+            raise InvalidConfigException(f"EncoderFeaturizer: pooling must be one of {POOLINGS}")
+        if not isinstance(config.get("max_length"), int) or not 8 <= config["max_length"] <= 512:
+            raise InvalidConfigException("EncoderFeaturizer: max_length must be an integer in [8, 512]")
+
+    @classmethod
+    def create(
+        cls,
+        config: Dict[str, Any],
+        model_storage: ModelStorage,
+        resource: Resource,
+        execution_context: ExecutionContext,
+    ) -> EncoderFeaturizer:
+        return cls(config, execution_context.node_name)
+
+    def _encode(self, texts: List[str], use_cache: bool) -> List[tuple[np.ndarray, list[tuple[int, int]], np.ndarray]]:
+        """Encodings for `texts`; only training data goes through the on-disk cache
+        (customers' messages are never written to disk here)."""
+        cached = self.cache.get_many(texts) if use_cache else {}
+        missing = [t for t in dict.fromkeys(texts) if t not in cached]
+        if missing:
+            fresh = {}
+            for text, encoded in zip(
+                missing, self.encoder.encode(missing, batch_size=int(self._config["batch_size"])), strict=False
+            ):
+                sentence = encoded.cls if self._config["pooling"] == "cls" else encoded.sentence
+                fresh[text] = (encoded.tokens, list(encoded.offsets), sentence)
+            if use_cache:
+                self.cache.put_many(fresh)
+            cached.update(fresh)
+        return [cached[t] for t in texts]
+
+    def _featurize(self, messages: List[Message], use_cache: bool = False) -> None:
+        todo = [m for m in messages if isinstance(m.get(TEXT), str) and m.get(TOKENS_NAMES[TEXT])]
+        if not todo:
+            return
+        for message, (sub_vectors, offsets, sentence) in zip(
+            todo, self._encode([m.get(TEXT) for m in todo], use_cache), strict=False
+        ):
+            spans = [(t.start, t.end) for t in message.get(TOKENS_NAMES[TEXT])]
+            sequence = align(spans, offsets, sub_vectors)
+            self.add_features_to_message(sequence, sentence.reshape(1, -1).astype(np.float32), TEXT, message)
+
+    def process_training_data(self, training_data: TrainingData) -> TrainingData:
+        self._featurize(training_data.training_examples, use_cache=True)
+        log.info("EncoderFeaturizer: %d cached and %d new encodings", self.cache.hits, self.cache.misses)
+        return training_data
+
+    def process(self, messages: List[Message]) -> List[Message]:
+        self._featurize(messages)
+        return messages
