@@ -14,12 +14,13 @@ export PIP_DISABLE_PIP_VERSION_CHECK := 1
 DEPS_HASH := $(shell cat requirements.txt pyproject.toml | sha256sum | cut -c1-16)
 NPM_HASH := $(shell cat package.json package-lock.json | sha256sum | cut -c1-16)
 
-.PHONY: help setup python-deps assets browser encoder model run test test-fast bench lint clean
+.PHONY: help setup python-deps assets browser encoder model run test test-fast bench bench-intent lint clean
 
 help:
 	@echo "make run    - set up, train if needed, start Kefu (embedded PostgreSQL) and print the URL"
 	@echo "make test   - set up, train if needed, run the whole test suite"
 	@echo "make bench  - held-out NLU accuracy (rasa test nlu, 20% split) and REST latency"
+	@echo "make bench-intent - intent classification: stock DIET vs encoder (int8/fp32) on BANKING77 and SMP2019"
 	@echo "make lint   - ruff"
 
 $(PY):
@@ -71,6 +72,9 @@ test-fast: setup
 bench: model
 	@$(PY) bench/nlu_holdout.py
 	@$(PY) bench/rest_latency.py
+
+bench-intent: model
+	@$(PY) bench/intent.py --datasets-dir ../shared/datasets
 
 lint: setup
 	@$(VENV)/bin/ruff check .

@@ -85,7 +85,7 @@ class BertIntentClassifier(IntentClassifier, GraphComponent):
             # logistic_regression (default) or mlp
             "head": "logistic_regression",
             # inverse L2 regularisation strength of the logistic regression
-            "C": 10.0,
+            "C": 100.0,
             # hidden layer sizes of the mlp head
             "hidden_layers": [256],
             # iteration cap of either head's optimiser

@@ -27,6 +27,7 @@ from rasa.shared.nlu.training_data.training_data import TrainingData
 
 from kefu.config import PROJECT_ROOT
 from kefu.encoder.cache import EncodingCache
+from kefu.errors import BadInput
 
 log = logging.getLogger(__name__)
 
@@ -81,9 +82,12 @@ class EncoderFeaturizer(DenseFeaturizer, GraphComponent):
         super().__init__(name, config)
         from kefu.encoder.runtime import Encoder
 
-        self.encoder = Encoder.load(
-            self._resolve(config["model"]), runtime=config["runtime"], max_length=int(config["max_length"])
-        )
+        try:
+            self.encoder = Encoder.load(
+                self._resolve(config["model"]), runtime=config["runtime"], max_length=int(config["max_length"])
+            )
+        except BadInput as exc:
+            raise InvalidConfigException(f"EncoderFeaturizer: {exc}") from exc
         cache_dir = config.get("cache_dir")
         namespace = f"{self.encoder.fingerprint}|{config['max_length']}"
         self.cache = EncodingCache(

@@ -28,6 +28,7 @@ INPUTS = [
     *sorted((PROJECT_ROOT / "custom_components").glob("*.py")),
     PROJECT_ROOT / "kefu" / "text.py",
     PROJECT_ROOT / "data" / "lexicons" / "jieba",
+    PROJECT_ROOT / "models" / "encoder" / "multilingual-e5-small" / "kefu_encoder.json",
 ]
 TRAINING_LIBRARIES = ("rasa", "tensorflow", "scikit-learn", "jieba", "numpy")
 

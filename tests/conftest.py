@@ -12,6 +12,7 @@ from kefu.config import Settings
 from kefu.pgserver import with_database
 from kefu.runner import Stack
 from tests.servers import drop_database, postgres_admin_url, require_model, stack_settings
+from tests.tiny_models import build_tiny_bert
 
 os.environ.setdefault("RASA_TELEMETRY_ENABLED", "false")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -35,3 +36,9 @@ def kefu_stack(pg_admin_url: str, tmp_path_factory: pytest.TempPathFactory) -> I
     finally:
         stack.stop()
         drop_database(pg_admin_url, database)
+
+
+@pytest.fixture(scope="session")
+def tiny_bert_dir(tmp_path_factory: pytest.TempPathFactory):
+    """A tiny random BERT on disk, shared by the encoder and component tests."""
+    return build_tiny_bert(tmp_path_factory.mktemp("tiny_bert"))

