@@ -20,7 +20,7 @@ help:
 	@echo "make run    - set up, train if needed, start Kefu (embedded PostgreSQL) and print the URL"
 	@echo "make test   - set up, train if needed, run the whole test suite"
 	@echo "make bench  - held-out NLU accuracy (rasa test nlu, 20% split) and REST latency"
-	@echo "make bench-intent - intent classification: stock DIET vs encoder (int8/fp32) on BANKING77 and SMP2019"
+	@echo "make bench-intent - intent classification: stock DIET vs frozen encoder (int8/fp32) vs fine-tuned encoder"
 	@echo "make lint   - ruff"
 
 $(PY):

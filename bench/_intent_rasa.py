@@ -30,6 +30,8 @@ class Variant:
     pipeline: str  # label printed in the tables
     runtime: str
     diet_epochs: int = 100
+    fine_tune_epochs: int = 0  # > 0: EncoderFeaturizer fine_tune: true
+    fine_tune_lr: float = 1e-4
 
 
 @dataclass
@@ -48,7 +50,7 @@ class RunResult:
     correct: np.ndarray
 
 
-def variants(pipelines: List[str], diet_epochs: int) -> List[Variant]:
+def variants(pipelines: List[str], diet_epochs: int, ft_epochs: int = 5, ft_lr: float = 1e-4) -> List[Variant]:
     out: List[Variant] = []
     if "stock" in pipelines:
         out.append(
@@ -61,6 +63,9 @@ def variants(pipelines: List[str], diet_epochs: int) -> List[Variant]:
             out.append(
                 Variant(f"encoder-{runtime[5:]}", "(b) EncoderFeaturizer + BertIntentClassifier (frozen)", runtime)
             )
+    if "finetune" in pipelines:
+        label = f"(c) same, fine_tune: true ({ft_epochs} epochs, lr {ft_lr:g})"
+        out.append(Variant("finetune-int8", label, "onnx-int8", fine_tune_epochs=ft_epochs, fine_tune_lr=ft_lr))
     return out
 
 
@@ -80,7 +85,7 @@ def rasa_config(variant: Variant, language: str) -> Dict[str, Any]:
         # cache_dir null: every training run encodes its data cold, so training times compare fairly
         pipeline = [
             tokenizer(language),
-            {"name": ENCODER, "runtime": variant.runtime, "cache_dir": None},
+            {"name": ENCODER, "runtime": variant.runtime, "cache_dir": None, **fine_tune_settings(variant)},
             {"name": CLASSIFIER},
         ]
     return {
@@ -89,6 +94,16 @@ def rasa_config(variant: Variant, language: str) -> Dict[str, Any]:
         "assistant_id": "kefu-bench-intent",
         "pipeline": pipeline,
         "policies": [],
+    }
+
+
+def fine_tune_settings(variant: Variant) -> Dict[str, Any]:
+    if not variant.fine_tune_epochs:
+        return {}
+    return {
+        "fine_tune": True,
+        "fine_tune_epochs": variant.fine_tune_epochs,
+        "fine_tune_learning_rate": variant.fine_tune_lr,
     }
 
 

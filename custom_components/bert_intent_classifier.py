@@ -93,6 +93,9 @@ class BertIntentClassifier(IntentClassifier, GraphComponent):
             # intents listed in intent_ranking; 0 lists all
             RANKING_LENGTH: LABEL_RANKING_LENGTH,
             "random_seed": 42,
+            # fine-tuning the encoder is configured on EncoderFeaturizer (fine_tune: true), so the
+            # classifier, DIET and sentiment share one tuned forward pass; true here is an error
+            "fine_tune": False,
         }
 
     def __init__(
@@ -109,6 +112,11 @@ class BertIntentClassifier(IntentClassifier, GraphComponent):
             raise InvalidConfigException(f"BertIntentClassifier: head must be one of {HEADS}")
         if not float(config.get("C", 1.0)) > 0:
             raise InvalidConfigException("BertIntentClassifier: C must be positive")
+        if config.get("fine_tune"):
+            raise InvalidConfigException(
+                "BertIntentClassifier: set `fine_tune: true` on custom_components.encoder_featurizer.EncoderFeaturizer;"
+                " the tuned encoder then feeds this classifier and every other component from one forward pass"
+            )
 
     @classmethod
     def create(

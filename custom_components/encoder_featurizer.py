@@ -4,13 +4,19 @@ Writes dense sequence features (one row per token of the pipeline's tokenizer, a
 over the encoder's sub-tokens that overlap it) and a sentence feature (the encoder's
 pooled vector). Training examples are cached by content hash, so retraining after a
 small data change re-encodes only what changed.
+
+With ``fine_tune: true`` the encoder itself is fine-tuned on the training data's intents
+(TensorFlow, see ``kefu.encoder.finetune``) and the tuned encoder is persisted as ONNX in
+Rasa's model storage. Fine-tuning lives here rather than in the intent classifier so that
+the classifier, DIET's entity extraction and the sentiment component all read the tuned
+features from the one forward pass per message.
 """
 
 from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import Any, Dict, List, Type
+from typing import Any, Dict, List, Optional, Type
 
 import numpy as np
 from rasa.engine.graph import ExecutionContext, GraphComponent
@@ -21,7 +27,7 @@ from rasa.nlu.constants import TOKENS_NAMES
 from rasa.nlu.featurizers.dense_featurizer.dense_featurizer import DenseFeaturizer
 from rasa.nlu.tokenizers.tokenizer import Tokenizer
 from rasa.shared.exceptions import InvalidConfigException
-from rasa.shared.nlu.constants import TEXT
+from rasa.shared.nlu.constants import INTENT, TEXT
 from rasa.shared.nlu.training_data.message import Message
 from rasa.shared.nlu.training_data.training_data import TrainingData
 
@@ -33,6 +39,7 @@ log = logging.getLogger(__name__)
 
 RUNTIMES = ("onnx-int8", "onnx-fp32", "tensorflow")
 POOLINGS = ("mean", "cls")
+TUNED_DIR = "encoder"
 
 
 def align(
@@ -52,7 +59,7 @@ def align(
     return rows
 
 
-@DefaultV1Recipe.register([DefaultV1Recipe.ComponentType.MESSAGE_FEATURIZER], is_trainable=False)
+@DefaultV1Recipe.register([DefaultV1Recipe.ComponentType.MESSAGE_FEATURIZER], is_trainable=True)
 class EncoderFeaturizer(DenseFeaturizer, GraphComponent):
     """Dense features from a BERT-family encoder (ONNX int8 by default)."""
 
@@ -76,16 +83,34 @@ class EncoderFeaturizer(DenseFeaturizer, GraphComponent):
             "batch_size": 32,
             # where training encodings are cached by content hash; null disables
             "cache_dir": ".rasa/kefu-encodings",
+            # fine-tune the encoder on the intents of the training data and persist it (ONNX)
+            "fine_tune": False,
+            # fine-tuning: passes over the data, peak AdamW learning rate, batch, sub-tokens
+            "fine_tune_epochs": 3,
+            "fine_tune_learning_rate": 5e-5,
+            "fine_tune_batch_size": 32,
+            "fine_tune_max_length": 64,
         }
 
-    def __init__(self, config: Dict[str, Any], name: str) -> None:
+    def __init__(
+        self,
+        config: Dict[str, Any],
+        name: str,
+        model_storage: Optional[ModelStorage] = None,
+        resource: Optional[Resource] = None,
+        model_dir: Optional[str] = None,
+    ) -> None:
         super().__init__(name, config)
+        self._model_storage = model_storage
+        self._resource = resource
+        self._load_encoder(model_dir or self._resolve(config["model"]))
+
+    def _load_encoder(self, model: str) -> None:
         from kefu.encoder.runtime import Encoder
 
+        config = self._config
         try:
-            self.encoder = Encoder.load(
-                self._resolve(config["model"]), runtime=config["runtime"], max_length=int(config["max_length"])
-            )
+            self.encoder = Encoder.load(model, runtime=config["runtime"], max_length=int(config["max_length"]))
         except BadInput as exc:
             raise InvalidConfigException(f"EncoderFeaturizer: {exc}") from exc
         cache_dir = config.get("cache_dir")
@@ -113,6 +138,15 @@ class EncoderFeaturizer(DenseFeaturizer, GraphComponent):
             raise InvalidConfigException(f"EncoderFeaturizer: pooling must be one of {POOLINGS}")
         if not isinstance(config.get("max_length"), int) or not 8 <= config["max_length"] <= 512:
             raise InvalidConfigException("EncoderFeaturizer: max_length must be an integer in [8, 512]")
+        if not isinstance(config.get("fine_tune", False), bool):
+            raise InvalidConfigException("EncoderFeaturizer: fine_tune must be true or false")
+        for key in ("fine_tune_epochs", "fine_tune_batch_size", "fine_tune_max_length"):
+            value = config.get(key, 1)
+            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+                raise InvalidConfigException(f"EncoderFeaturizer: {key} must be a positive integer")
+        rate = config.get("fine_tune_learning_rate", 5e-5)
+        if not isinstance(rate, int | float) or not 0 < float(rate) < 1:
+            raise InvalidConfigException("EncoderFeaturizer: fine_tune_learning_rate must be in (0, 1)")
 
     @classmethod
     def create(
@@ -122,7 +156,58 @@ class EncoderFeaturizer(DenseFeaturizer, GraphComponent):
         resource: Resource,
         execution_context: ExecutionContext,
     ) -> EncoderFeaturizer:
-        return cls(config, execution_context.node_name)
+        return cls(config, execution_context.node_name, model_storage, resource)
+
+    @classmethod
+    def load(
+        cls,
+        config: Dict[str, Any],
+        model_storage: ModelStorage,
+        resource: Resource,
+        execution_context: ExecutionContext,
+        **kwargs: Any,
+    ) -> EncoderFeaturizer:
+        """The fine-tuned encoder from the model archive when there is one, else `model`."""
+        try:
+            with model_storage.read_from(resource) as directory:
+                tuned = directory / TUNED_DIR
+                if (tuned / "config.json").is_file():
+                    # ONNX sessions and tokenizers are read into memory here, so the
+                    # storage directory may go away after this block.
+                    return cls(config, execution_context.node_name, model_storage, resource, str(tuned))
+        except ValueError:
+            pass  # nothing persisted: the encoder was not fine-tuned
+        return cls(config, execution_context.node_name, model_storage, resource)
+
+    def train(self, training_data: TrainingData) -> Resource:
+        """Fine-tune the encoder on the intents when `fine_tune` is set; otherwise nothing to learn."""
+        if not self._config["fine_tune"] or self._model_storage is None or self._resource is None:
+            return self._resource  # type: ignore[return-value]
+        from kefu.encoder.finetune import FineTuneConfig, fine_tune
+
+        pairs = [(m.get(TEXT), m.get(INTENT)) for m in training_data.intent_examples if m.get(TEXT) and m.get(INTENT)]
+        if len({label for _, label in pairs}) < 2:
+            raise InvalidConfigException("EncoderFeaturizer: fine_tune needs training data with at least two intents")
+        base = Path(self.encoder.name)
+        if not (base / "config.json").is_file():
+            raise InvalidConfigException(f"EncoderFeaturizer: fine_tune needs a local model directory, got {base}")
+        settings = FineTuneConfig(
+            epochs=int(self._config["fine_tune_epochs"]),
+            learning_rate=float(self._config["fine_tune_learning_rate"]),
+            batch_size=int(self._config["fine_tune_batch_size"]),
+            max_length=int(self._config["fine_tune_max_length"]),
+            pooling=self._config["pooling"],
+        )
+        with self._model_storage.write_to(self._resource) as directory:
+            try:
+                tuned = fine_tune(
+                    base, [t for t, _ in pairs], [i for _, i in pairs], directory / TUNED_DIR, settings,
+                    runtimes=(self._config["runtime"],),
+                )
+            except BadInput as exc:
+                raise InvalidConfigException(f"EncoderFeaturizer: {exc}") from exc
+            self._load_encoder(str(tuned))
+        return self._resource
 
     def _encode(self, texts: List[str], use_cache: bool) -> List[tuple[np.ndarray, list[tuple[int, int]], np.ndarray]]:
         """Encodings for `texts`; only training data goes through the on-disk cache

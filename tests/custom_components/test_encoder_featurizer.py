@@ -120,3 +120,63 @@ def test_bad_config_is_refused(tiny_bert_dir, tmp_path):
         featurizer(tiny_bert_dir, tmp_path, max_length=128)  # above the tiny model's 64 positions
     with pytest.raises(InvalidConfigException, match="not a loadable"):
         featurizer(tmp_path / "no-such-model", tmp_path)
+
+
+def test_fine_tune_train_persist_load(tiny_bert_dir, tmp_path):
+    """fine_tune: true tunes the encoder on the intents, persists it as ONNX in the model
+    storage, and a loaded featurizer produces the same (tuned, different) features."""
+    data = training_data()
+    tokenizer(tmp_path).process_training_data(data)
+    (tmp_path / "storage").mkdir()
+    storage = LocalModelStorage(tmp_path / "storage")
+    config = {
+        **EncoderFeaturizer.get_default_config(),
+        "model": str(tiny_bert_dir), "runtime": "onnx-int8", "cache_dir": None, "max_length": 64,
+        "fine_tune": True, "fine_tune_epochs": 20, "fine_tune_learning_rate": 2e-3, "fine_tune_batch_size": 8,
+    }
+    resource = Resource("enc_ft")
+    trained = EncoderFeaturizer.create(config, storage, resource, context())
+    trained.train(data)
+    with storage.read_from(resource) as directory:
+        files = sorted(p.name for p in (directory / "encoder").iterdir())
+    assert "model.int8.onnx" in files and "model.onnx" not in files and "tf_model.h5" not in files
+    loaded = EncoderFeaturizer.load(config, storage, resource, context())
+    base = featurizer(tiny_bert_dir, tmp_path, runtime="onnx-int8", cache_dir=None)
+
+    def sentences(feats: EncoderFeaturizer) -> np.ndarray:
+        messages = [Message(data={TEXT: t}) for ts in EXAMPLES.values() for t in ts]
+        tokenizer(tmp_path).process(messages)
+        feats.process(messages)
+        return np.vstack([m.get_dense_features(TEXT)[1].features for m in messages])
+
+    tuned, reloaded, original = sentences(trained), sentences(loaded), sentences(base)
+    np.testing.assert_allclose(tuned, reloaded, rtol=1e-5, atol=1e-6)
+    assert not np.allclose(tuned, original, atol=1e-3)
+    # the tuned features separate the three intents better than the random encoder's:
+    labels = np.repeat(np.arange(3), 5)
+
+    def margin(x: np.ndarray) -> float:
+        centroids = np.vstack([x[labels == k].mean(0) for k in range(3)])
+        dist = np.linalg.norm(x[:, None, :] - centroids[None], axis=-1)
+        own = dist[np.arange(len(x)), labels]
+        other = np.where(np.eye(3, dtype=bool)[labels], np.inf, dist).min(1)
+        return float(np.mean(other - own) / np.mean(dist))
+
+    assert margin(tuned) > margin(original)
+
+
+def test_fine_tune_needs_two_intents_and_valid_settings(tiny_bert_dir, tmp_path):
+    data = TrainingData([Message(data={TEXT: "hello", INTENT: "greet"})] * 3)
+    tokenizer(tmp_path).process_training_data(data)
+    config = {
+        **EncoderFeaturizer.get_default_config(),
+        "model": str(tiny_bert_dir), "runtime": "onnx-fp32", "cache_dir": None, "max_length": 64, "fine_tune": True,
+    }
+    feats = EncoderFeaturizer.create(config, LocalModelStorage(tmp_path / "s"), Resource("e"), context())
+    with pytest.raises(InvalidConfigException, match="two intents"):
+        feats.train(data)
+    for key, value in (("fine_tune", "yes"), ("fine_tune_epochs", 0), ("fine_tune_learning_rate", 3)):
+        with pytest.raises(InvalidConfigException, match=key):
+            EncoderFeaturizer.validate_config({**config, key: value})
+    with pytest.raises(InvalidConfigException, match="EncoderFeaturizer"):
+        BertIntentClassifier.validate_config({**BertIntentClassifier.get_default_config(), "fine_tune": True})
