@@ -1,25 +1,96 @@
-"""FAQ answers. For now each FAQ intent has a written response `utter_faq_<intent>` in
-the domain; the knowledge-base issue replaces the lookup with a search in knowledge/."""
+"""FAQ answers from the knowledge base (knowledge/), with source and confidence for routing.
+
+`action_answer_faq` searches the FAQ store with the customer's own words. A confident hit is
+answered from the store (its text names the entry it came from in the message metadata, and the
+slots `kb_source`/`kb_confidence` carry it to routing). Otherwise the intent's written
+`utter_faq_<intent>` response answers as before; with neither, the customer is told we found
+nothing and routing decides. A knowledge store that is down never raises into Rasa: the written
+response (or a polite apology) answers and `kb_source` stays empty.
+"""
 
 from __future__ import annotations
 
+import asyncio
+import logging
 from typing import Any, Dict, List, Optional
 
 from rasa_sdk import Action, Tracker
+from rasa_sdk.events import SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
-from actions.common import latest_intent
+from actions.common import language_of, latest_intent
+from knowledge.answer import Answer
+from knowledge.errors import KefuError
+from knowledge.service import ANSWER_THRESHOLD, KnowledgeService
+
+log = logging.getLogger(__name__)
 
 # Intents that may interrupt a form and are answered by a fixed small-talk response.
 SMALL_TALK = {"chitchat": "utter_chitchat", "bot_challenge": "utter_iamabot"}
+# Knowledge look-ups run in a worker thread; a slow store must not hold the action server's loop.
+LOOKUP_TIMEOUT = 8.0
+
+
+class _Holder:
+    service: Optional[KnowledgeService] = None
+
+
+def knowledge_service() -> KnowledgeService:
+    """The action server's knowledge service (stores open lazily on first question)."""
+    if _Holder.service is None:
+        from kefu.config import load_settings
+
+        _Holder.service = KnowledgeService(settings=load_settings())
+    return _Holder.service
+
+
+def set_knowledge_service(service: Optional[KnowledgeService]) -> None:
+    """Swap the process-wide service (tests point it at their own database)."""
+    _Holder.service = service
 
 
 def response_for(intent: Optional[str], responses: Dict[str, Any]) -> Optional[str]:
-    """The response that answers `intent`, or None when the domain has none."""
+    """The written response that answers `intent`, or None when the domain has none."""
     if not intent:
         return None
     name = SMALL_TALK.get(intent, f"utter_faq_{intent}")
     return name if name in responses else None
+
+
+async def lookup(kind: str, text: str, language: str, limit: int = 3) -> tuple[list[Answer], bool]:
+    """(answers, store_ok): never raises; a failing store gives ([], False) and one log line."""
+    service = knowledge_service()
+    fn = service.faq_answers if kind == "faq" else service.similar_cases
+    try:
+        answers = await asyncio.wait_for(asyncio.to_thread(fn, text, language, limit), LOOKUP_TIMEOUT)
+        return answers, True
+    except (KefuError, asyncio.TimeoutError) as exc:
+        log.warning("%s look-up degraded: %s", kind, exc)
+        return [], False
+    except Exception:  # an unexpected driver error must still not reach Rasa as a failed action
+        log.exception("%s look-up failed unexpectedly", kind)
+        return [], False
+
+
+async def graph_lookup(tracker: Tracker, text: str) -> Optional[Answer]:
+    """The product graph's answer to the same question, or None (a graph that is down is no answer)."""
+    from actions.graph import graph_answer
+
+    product = tracker.get_slot("product")
+    hint = product if isinstance(product, str) else None
+    try:
+        return await asyncio.wait_for(
+            asyncio.to_thread(graph_answer, text, language_of(tracker), hint), LOOKUP_TIMEOUT
+        )
+    except (KefuError, asyncio.TimeoutError) as exc:
+        log.warning("graph look-up degraded: %s", exc)
+    except Exception:  # never a failed action because of the graph
+        log.exception("graph look-up failed unexpectedly")
+    return None
+
+
+def kb_slots(source: Optional[str], confidence: float) -> List[Dict[str, Any]]:
+    return [SlotSet("kb_source", source), SlotSet("kb_confidence", round(float(confidence), 4))]
 
 
 class ActionAnswerFaq(Action):
@@ -29,6 +100,25 @@ class ActionAnswerFaq(Action):
     async def run(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Dict[str, Any]
     ) -> List[Dict[str, Any]]:
-        response = response_for(latest_intent(tracker), domain.get("responses", {}))
-        dispatcher.utter_message(response=response or "utter_ask_rephrase")
-        return []
+        intent = latest_intent(tracker)
+        responses = domain.get("responses", {})
+        if intent in SMALL_TALK:
+            dispatcher.utter_message(response=response_for(intent, responses) or "utter_ask_rephrase")
+            return []
+        written = response_for(intent, responses)
+        text = tracker.latest_message.get("text") or ""
+        answers, ok = await lookup("faq", text, language_of(tracker)) if text.strip() else ([], True)
+        best = answers[0] if answers else None
+        graph = await graph_lookup(tracker, text) if text.strip() else None
+        if graph is not None and (best is None or graph.confidence > best.confidence):
+            best = graph  # "白金卡年费多少" is a fact in the product graph, not an FAQ entry
+        if best is not None and best.confidence >= ANSWER_THRESHOLD:
+            dispatcher.utter_message(text=best.text, source=best.source, ref=best.ref, confidence=best.confidence)
+            return kb_slots(best.source, best.confidence)
+        if written:
+            dispatcher.utter_message(response=written)
+        elif not ok:
+            dispatcher.utter_message(response="utter_kb_unavailable")
+        else:
+            dispatcher.utter_message(response="utter_kb_no_answer")
+        return kb_slots(best.source if best else None, best.confidence if best else 0.0)

@@ -1,14 +1,33 @@
-"""Queue choice for a handoff. The full routing (confidence bands, sentiment, skill
-groups, tickets) builds on this; for now a handoff names its queue and reason so the
-customer hears the right message and the decision can be audited.
+"""What the customer hears for a handoff decision, and the queue names routing uses.
+
+The decision itself is `handoff.routing.decide`; this module maps its reason to the
+response (so an angry customer hears an apology and a complaint an acknowledgement) and
+keeps the small pre-routing API (`plan_handoff`) for callers that only know a trigger.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-GENERAL = "general"
-SENIOR = "senior"
+from handoff.routing_config import GENERAL, SENIOR
+
+__all__ = ["GENERAL", "SENIOR", "HandoffPlan", "plan_handoff", "handoff_response"]
+
+RESPONSES = {
+    "angry": "utter_handoff_senior",
+    "complaint": "utter_handoff_complaint",
+    "two_fallbacks": "utter_handoff_fallback",
+    "low_confidence": "utter_handoff_fallback",
+    "out_of_scope": "utter_handoff_fallback",
+    "specialist": "utter_handoff_specialist",
+    "assist": "utter_handoff",
+    "explicit_request": "utter_handoff",
+}
+TRIGGERS = {
+    "insult": ("angry", SENIOR),
+    "complain": ("complaint", GENERAL),
+    "repeated_fallback": ("two_fallbacks", GENERAL),
+}
 
 
 @dataclass(frozen=True)
@@ -18,12 +37,12 @@ class HandoffPlan:
     response: str  # the utter_* response the customer hears
 
 
+def handoff_response(reason: str) -> str:
+    """The utter_* announcing a live handoff for `reason` (callbacks have their own)."""
+    return RESPONSES.get(reason, "utter_handoff")
+
+
 def plan_handoff(trigger: str) -> HandoffPlan:
-    """Map what triggered the handoff to a queue: anger goes to senior agents."""
-    if trigger == "insult":
-        return HandoffPlan(SENIOR, "anger", "utter_handoff_senior")
-    if trigger == "complain":
-        return HandoffPlan(GENERAL, "complaint", "utter_handoff_complaint")
-    if trigger == "repeated_fallback":
-        return HandoffPlan(GENERAL, "repeated_fallback", "utter_handoff_fallback")
-    return HandoffPlan(GENERAL, "explicit_request", "utter_handoff")
+    """Map what triggered the handoff (an intent name or "repeated_fallback") to a queue."""
+    reason, queue = TRIGGERS.get(trigger, ("explicit_request", GENERAL))
+    return HandoffPlan(queue, reason, handoff_response(reason))

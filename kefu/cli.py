@@ -18,7 +18,15 @@ from kefu.config import load_settings
 from kefu.errors import KefuError
 
 # Subcommand name → module providing add_parser()/main(). Keep sorted.
-EXTENSIONS: dict[str, str] = {}
+EXTENSIONS: dict[str, str] = {
+    "agents": "handoff.cli",
+    "iterate": "kefu.iterate.cli",
+    "jobs": "kefu.jobs.cli",
+    "kb": "knowledge.cli",
+    "lexicon": "kefu.lexicon",
+    "report": "analytics.cli",
+    "simulate": "analytics.simulate",
+}
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -84,6 +84,24 @@ class Settings:
     rasa_token: Optional[str] = field(default=None, repr=False)
     max_message_chars: int = 2000
     log_level: str = "INFO"
+    # smart routing: thresholds, skill groups, automation level, hours (handoff/routing_config.py)
+    routing_file: Path = PROJECT_ROOT / "data" / "routing.yml"
+    # Knowledge base (knowledge/): FAQ and case stores default to the PostgreSQL URL (embedded: set by the launcher).
+    faq_url: Optional[str] = field(default=None, repr=False)
+    cases_url: Optional[str] = field(default=None, repr=False)
+    elasticsearch_url: Optional[str] = field(default=None, repr=False)
+    # Knowledge graph (knowledge/graph): unset → the local FalkorDB `kefu run` starts on graph_port.
+    graph_url: Optional[str] = field(default=None, repr=False)
+    graph_port: int = 6479
+    neo4j_url: Optional[str] = field(default=None, repr=False)  # live Neo4j tests only
+    # Agent console and live-chat adapters (handoff/console, handoff/adapters; README "Agent console").
+    console_port: int = 5080
+    handoff_adapter: str = "console"
+    console_secure_cookies: Optional[bool] = None
+    chatwoot: dict = field(default_factory=dict, repr=False, compare=False)
+    slack: dict = field(default_factory=dict, repr=False, compare=False)
+    # Background jobs (kefu/jobs): seconds before Redis re-delivers a task whose worker vanished.
+    jobs_visibility_timeout: int = 3600
 
     def __repr__(self) -> str:
         return (
@@ -126,4 +144,39 @@ def load_settings(environ: Optional[Mapping[str, str]] = None, env_file: Optiona
         rasa_token=env.get("KEFU_RASA_TOKEN") or None,
         max_message_chars=max_chars,
         log_level=env.get("KEFU_LOG_LEVEL", "INFO").upper(),
+        jobs_visibility_timeout=_port(env, "KEFU_JOBS_VISIBILITY_TIMEOUT", 3600),
+        routing_file=Path(env.get("KEFU_ROUTING_FILE") or PROJECT_ROOT / "data" / "routing.yml"),
+        faq_url=_url(env, "KEFU_FAQ_URL", ("postgresql", "postgres")) or env.get("KEFU_POSTGRES_URL") or None,
+        cases_url=_url(env, "KEFU_CASES_URL", ("postgresql", "postgres", "elasticsearch", "http", "https"))
+        or env.get("KEFU_POSTGRES_URL")
+        or None,
+        elasticsearch_url=_url(env, "KEFU_ELASTICSEARCH_URL", ("elasticsearch", "http", "https")),
+        graph_url=_url(env, "KEFU_GRAPH_URL", ("falkordb", "neo4j", "neo4j+s", "bolt", "bolt+s")),
+        graph_port=_port(env, "KEFU_GRAPH_PORT", 6479),
+        neo4j_url=_url(env, "KEFU_NEO4J_URL", ("neo4j", "neo4j+s", "bolt", "bolt+s")),
+        console_port=_port(env, "KEFU_CONSOLE_PORT", 5080),
+        handoff_adapter=env.get("KEFU_HANDOFF_ADAPTER", "console") or "console",
+        console_secure_cookies={"true": True, "1": True, "false": False, "0": False}.get(
+            env.get("KEFU_CONSOLE_SECURE_COOKIES", "").lower()
+        ),
+        chatwoot={
+            key: env[f"KEFU_CHATWOOT_{key.upper()}"]
+            for key in ("url", "token", "account_id", "inbox_id", "webhook_token", "teams")
+            if env.get(f"KEFU_CHATWOOT_{key.upper()}")
+        },
+        slack={
+            key: env[f"KEFU_SLACK_{key.upper()}"]
+            for key in ("api_url", "bot_token", "signing_secret", "channel")
+            if env.get(f"KEFU_SLACK_{key.upper()}")
+        },
     )
+
+
+def read_secret(
+    name: str, environ: Optional[Mapping[str, str]] = None, env_file: Optional[Path] = None
+) -> Optional[str]:
+    """A WeChat-family channel secret (KEFU_WECHAT_MP_*, KEFU_WECOM_*, KEFU_WECHAT_KF_*) from the
+    environment over `.env`; callers never log the value. None when unset or empty."""
+    env = read_env_file(env_file or PROJECT_ROOT / ".env")
+    env.update(os.environ if environ is None else environ)
+    return env.get(name) or None

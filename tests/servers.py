@@ -49,6 +49,8 @@ def stack_settings(var_dir: Path, postgres_url: str) -> Settings:
             "KEFU_POSTGRES_URL": postgres_url,
             "KEFU_RASA_PORT": str(free_port()),
             "KEFU_ACTIONS_PORT": str(free_port()),
+            "KEFU_CONSOLE_PORT": str(free_port()),
+            "KEFU_GRAPH_PORT": str(free_port()),  # the stack's local FalkorDB (knowledge graph)
             "KEFU_VAR_DIR": str(var_dir),
             "KEFU_RASA_TOKEN": uuid.uuid4().hex,
         },

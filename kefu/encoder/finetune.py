@@ -132,6 +132,7 @@ def fine_tune(
 
     tf.keras.utils.set_random_seed(config.seed)
     bert = load_tf_bert(src)
+    bert.bert.pooler.trainable = False  # unused: we pool ourselves, and it would get no gradients
     if config.freeze_embeddings:
         bert.bert.embeddings.trainable = False
     dropout = tf.keras.layers.Dropout(config.dropout)

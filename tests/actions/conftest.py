@@ -13,6 +13,9 @@ from rasa_sdk.executor import CollectingDispatcher
 
 DOMAIN_DIR = Path(__file__).resolve().parents[2] / "rasa_project" / "domain"
 
+# handoff/routing action tests: real PostgreSQL database + routing file (tests/actions/handoff_fixtures.py)
+from tests.actions.handoff_fixtures import handoff_db, handoff_env  # noqa: E402,F401
+
 
 def user_event(text: str, intent: str, entities: Optional[list] = None) -> dict[str, Any]:
     return {

@@ -1,6 +1,13 @@
-from actions.handoff import ActionHandoff
+"""action_fallback: one clarifying question, then a person (tickets in a real PostgreSQL)."""
+
+from __future__ import annotations
+
+from rasa_sdk.executor import CollectingDispatcher
+
 from actions.routing import ActionFallback, consecutive_fallbacks
+from handoff.tickets import TicketStore
 from tests.actions.conftest import make_tracker, user_event
+from tests.actions.handoff_fixtures import tracker, user
 
 
 def test_counts_only_the_trailing_run_of_fallbacks():
@@ -19,23 +26,41 @@ async def test_first_out_of_scope_explains_the_scope(domain, dispatcher):
     assert [m["response"] for m in dispatcher.messages] == ["utter_out_of_scope"]
 
 
-async def test_second_fallback_in_a_row_hands_over(domain, dispatcher):
-    tracker = make_tracker("out_of_scope", history=[user_event("asdf", "nlu_fallback")])
-    await ActionFallback().run(dispatcher, tracker, domain)
+async def test_a_low_confidence_question_is_clarified_with_its_likely_topic(domain, dispatcher):
+    await ActionFallback().run(dispatcher, tracker("卡那个事", "freeze_card", 0.55), domain)
     (message,) = dispatcher.messages
-    assert message["response"] == "utter_handoff_fallback"
-    assert message["custom"]["handoff"] == {"queue": "general", "reason": "repeated_fallback"}
+    assert message["response"] == "utter_clarify" and message["topic"] == "冻结银行卡"
+    english = CollectingDispatcher()
+    await ActionFallback().run(english, tracker("card thing", "freeze_card", 0.55, slots={"language": "en"}), domain)
+    assert english.messages[0]["topic"] == "freezing a card"
+    # an NLU fallback names the best real intent of the ranking when it is not too weak
+    fallback = tracker("嗯卡", "nlu_fallback", 0.5, intent_ranking=[{"name": "nlu_fallback", "confidence": 0.5},
+                                                                  {"name": "loan_info", "confidence": 0.42}])
+    named = CollectingDispatcher()
+    await ActionFallback().run(named, fallback, domain)
+    assert (named.messages[0]["response"], named.messages[0]["topic"]) == ("utter_clarify", "贷款")
 
 
-async def test_anger_goes_to_the_senior_queue(domain, dispatcher):
-    await ActionHandoff().run(dispatcher, make_tracker("insult"), domain)
+async def test_second_fallback_in_a_row_hands_over(handoff_env, domain, dispatcher):
+    t = tracker("asdf again", "out_of_scope", 0.99, sender="twice", history=[user("asdf", "nlu_fallback", 0.3)])
+    events = await ActionFallback().run(dispatcher, t, domain)
+    assert events[-1]["event"] == "pause"
+    assert dispatcher.messages[0]["response"] == "utter_handoff_fallback"
+    assert (dispatcher.messages[0]["custom"]["queue"], dispatcher.messages[0]["custom"]["reason"]) == (
+        "general", "two_fallbacks")
+    async with TicketStore(handoff_env) as store:
+        (ticket,) = await store.list_open()
+    assert ticket.reason_detail["unclear_before"] == 1 and ticket.priority == 40
+
+
+async def test_clarify_then_low_confidence_again_goes_to_the_general_queue(handoff_env, domain, dispatcher):
+    history = [user("卡那个事", "freeze_card", 0.55), {"event": "action", "name": "action_fallback"}]
+    await ActionFallback().run(dispatcher, tracker("就是那个", "unfreeze_card", 0.5, history=history), domain)
+    assert dispatcher.messages[0]["custom"]["reason"] == "low_confidence"
+
+
+async def test_an_angry_fallback_goes_to_senior_agents(handoff_env, domain, dispatcher):
+    angry = {"sentiment": {"label": "negative", "score": -0.9, "intensity": "strong", "signals": []}}
+    await ActionFallback().run(dispatcher, tracker("???!!! 废物", "nlu_fallback", 0.4, **angry), domain)
     assert dispatcher.messages[0]["response"] == "utter_handoff_senior"
-    assert dispatcher.messages[0]["custom"]["handoff"]["queue"] == "senior"
-
-
-async def test_explicit_request_and_complaint(domain, dispatcher):
-    await ActionHandoff().run(dispatcher, make_tracker("ask_human"), domain)
-    await ActionHandoff().run(dispatcher, make_tracker("complain"), domain)
-    assert [m["custom"]["handoff"]["reason"] for m in dispatcher.messages] == ["explicit_request", "complaint"]
-    for message in dispatcher.messages:
-        assert message["response"] in domain["responses"]
+    assert dispatcher.messages[0]["custom"]["queue"] == "senior"

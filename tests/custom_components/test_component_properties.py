@@ -16,8 +16,9 @@ from rasa.shared.nlu.constants import ENTITIES, TEXT
 from rasa.shared.nlu.training_data.message import Message
 
 from custom_components.language import LanguageDetector
+from custom_components.sentiment import SentimentAnalyzer
 
-COMPONENTS: list[Callable[..., Any]] = [LanguageDetector]
+COMPONENTS: list[Callable[..., Any]] = [LanguageDetector, SentimentAnalyzer]
 ODD_TEXTS = ["", " ", "🙂" * 50, "\x00\x01\x1b[31m", "a" * 10000, "我的credit card丢了!!!", "\u202e\u200b", "ｆｕｌｌ"]
 
 

@@ -3,12 +3,16 @@ bad events dropped with an error event instead of an exception."""
 
 from __future__ import annotations
 
+import json
 import queue
+import time
+import urllib.request
 import uuid
 from typing import Any
 
 import pytest
 import socketio
+import websocket
 
 pytestmark = pytest.mark.servers
 
@@ -98,3 +102,175 @@ def test_empty_and_emoji_messages(client):
     replies = client.say(session, "🙂🙂")
     assert replies and replies[0], "emoji-only messages get an answer; the blank one before it got none"
     assert len(replies) == 1
+
+
+# --- bad input: sizes, undecodable packets, hostile ids; the widget's typing and handoff events ---
+
+
+def user_texts(settings, session_id: str) -> list[str]:
+    """What Rasa recorded from this customer (via the HTTP API): proves nothing was processed."""
+    url = f"http://127.0.0.1:{settings.rasa_port}/conversations/{session_id}/tracker?token={settings.rasa_token}"
+    with urllib.request.urlopen(url, timeout=10) as resp:
+        events = json.loads(resp.read())["events"]
+    return [e.get("text") for e in events if e.get("event") == "user"]
+
+
+def test_oversized_event_is_rejected_and_not_processed(kefu_stack, client):
+    session = client.connect()
+    client.sio.emit("user_uttered", {"session_id": session, "message": "我的卡丢了" * 20_000})  # ~300 KB of JSON
+    assert "larger than" in client.errors.get(timeout=10)["reason"]
+    assert client.bot.empty() and user_texts(kefu_stack, session) == []
+    assert client.say(session, "hello")[0], "the connection still works"
+
+
+def test_packet_over_the_transport_limit_closes_only_that_connection(kefu_stack, client):
+    session = client.connect()
+    client.sio.emit("user_uttered", {"session_id": session, "message": "x" * (2 * 1024 * 1024)})
+    deadline = time.monotonic() + 10
+    while client.sio.connected and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert not client.sio.connected, "engine.io closes a connection that sends a packet over 1 MB"
+    assert user_texts(kefu_stack, session) == []
+    other = Client(kefu_stack.rasa_port)
+    try:
+        assert other.say(other.connect(), "hello")[0], "the server is fine"
+    finally:
+        other.sio.disconnect()
+
+
+class RawSocket:
+    """A bare engine.io websocket, to send packets no socket.io client would produce."""
+
+    def __init__(self, port: int) -> None:
+        self.ws = websocket.create_connection(
+            f"ws://127.0.0.1:{port}/socket.io/?EIO=4&transport=websocket", timeout=10
+        )
+        assert self.ws.recv().startswith("0{")  # engine.io open
+        self.ws.send("40")  # socket.io connect to "/"
+        assert self.ws.recv().startswith("40")
+
+    def next_event(self) -> list:
+        while True:
+            frame = self.ws.recv()
+            if frame == "2":  # engine.io ping
+                self.ws.send("3")
+            elif frame.startswith("42"):
+                return json.loads(frame[2:])
+
+
+@pytest.mark.parametrize(
+    "packet",
+    ['42["user_uttered",{"session_id":"abc","message":', '42not json at all', "4Z", '42{"a":1}', "42[]", "42[1,2]",
+     '42["no_such_event",{}]', '42["connect"]'],
+)
+def test_undecodable_packets_get_an_error_event(kefu_stack, packet):
+    raw = RawSocket(kefu_stack.rasa_port)
+    try:
+        raw.ws.send(packet)
+        event = raw.next_event()
+        assert event[0] == "kefu_error" and event[1]["reason"], event
+        raw.ws.send('42["session_request",{"session_id":null}]')  # the connection is still usable
+        assert raw.next_event()[0] == "session_confirm"
+    finally:
+        raw.ws.close()
+
+
+HOSTILE_IDS = [
+    "../../etc/passwd", "<script>alert(1)</script>", "a b", "id\x00null", "'; DROP TABLE events;--", "é" * 10,
+    "", "x" * 65, "room-of-someone-else\n", "${jndi:ldap://x}", "a.b@c:d", "٣٤٥",
+]
+
+
+@pytest.mark.parametrize("session_id", HOSTILE_IDS)
+def test_hostile_session_ids_are_replaced_and_rejected(kefu_stack, client, session_id):
+    fresh = client.connect(session_id)
+    assert fresh != session_id and len(fresh) == 32 and fresh.isalnum()
+    client.sio.emit("user_uttered", {"session_id": session_id, "message": "hi"})
+    assert client.errors.get(timeout=10)["reason"]
+    assert client.bot.empty()
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [{"message": "hi", "metadata": "not an object"}, {"message": "hi", "metadata": ["list"]},
+     {"message": ["list"]}, {"message": {"text": "hi"}}, {"message": True}],
+)
+def test_wrong_types_are_rejected(kefu_stack, client, payload):
+    session = client.connect()
+    client.sio.emit("user_uttered", {"session_id": session, **payload})
+    assert client.errors.get(timeout=10)["reason"]
+    assert client.bot.empty() and user_texts(kefu_stack, session) == []
+
+
+def test_a_session_must_be_joined_before_it_is_used(kefu_stack, client):
+    client.connect()
+    victim = uuid.uuid4().hex
+    client.sio.emit("user_uttered", {"session_id": victim, "message": "hi"})
+    assert "session_request" in client.errors.get(timeout=10)["reason"]
+    assert user_texts(kefu_stack, victim) == []
+
+
+def test_typing_events_bracket_a_turn(kefu_stack, client):
+    typing: queue.Queue = queue.Queue()
+    client.sio.on("kefu_typing", typing.put)
+    session = client.connect()
+    assert client.say(session, "hello")[0]
+    assert typing.get(timeout=5) == {"state": "on"}
+    assert typing.get(timeout=5) == {"state": "off"}
+
+
+def push_bot_event(settings, session_id: str, data: dict) -> None:
+    url = (
+        f"http://127.0.0.1:{settings.rasa_port}/conversations/{session_id}/tracker/events"
+        f"?output_channel=latest&execute_side_effects=true&token={settings.rasa_token}"
+    )
+    body = json.dumps({"event": "bot", "text": None, "data": data}).encode()
+    request = urllib.request.Request(url, data=body, headers={"Content-Type": "application/json"}, method="POST")
+    with urllib.request.urlopen(request, timeout=30) as resp:
+        assert resp.status == 200
+
+
+def test_handoff_events_reach_every_tab(kefu_stack, client):
+    """The relay's "started"/"ended" (handoff/rasa_api.py) become kefu_handoff in every tab."""
+    handoffs: queue.Queue = queue.Queue()
+    client.sio.on("kefu_handoff", handoffs.put)
+    session = client.connect()
+    assert client.say(session, "hello")[0]
+    other_tab = Client(kefu_stack.rasa_port)
+    other_handoffs: queue.Queue = queue.Queue()
+    other_tab.sio.on("kefu_handoff", other_handoffs.put)
+    try:
+        other_tab.connect(session)
+        push_bot_event(kefu_stack, session, {"custom": {"handoff": "started", "queue": "cards", "agent": "Li"}})
+        expected = {"state": "started", "queue": "cards", "agent": "Li"}
+        assert handoffs.get(timeout=10) == expected and other_handoffs.get(timeout=10) == expected
+        push_bot_event(kefu_stack, session, {"custom": {"handoff": "ended"}})
+        assert handoffs.get(timeout=10)["state"] == "ended"
+        push_bot_event(kefu_stack, session, {"custom": {"handoff": "bogus"}})
+        message = client.bot.get(timeout=10)
+        assert handoffs.empty(), "an unknown state is not a handoff event"
+        assert message["custom"] == {"handoff": "bogus"} and message["id"], "other custom JSON passes through"
+    finally:
+        other_tab.sio.disconnect()
+
+
+def test_a_request_for_a_person_answers_without_errors(kefu_stack, client):
+    """action_handoff's custom payloads ({"handoff": "queued", ...} or {"callback": ...}) reach the
+    client as a kefu_handoff event or a custom message; Rasa's own output raised on them."""
+    handoffs: queue.Queue = queue.Queue()
+    client.sio.on("kefu_handoff", handoffs.put)
+    session = client.connect()
+    client.sio.emit("user_uttered", {"session_id": session, "message": "I want to talk to a human agent"})
+    messages = [client.bot.get(timeout=60)]
+    while True:
+        try:
+            messages.append(client.bot.get(timeout=2))
+        except queue.Empty:
+            break
+    assert client.errors.empty()
+    assert any(m.get("text") for m in messages), messages
+    queued = [] if handoffs.empty() else [handoffs.get()]
+    callbacks = [m for m in messages if "callback" in (m.get("custom") or {})]
+    assert queued or callbacks, (messages, queued)
+    if queued:
+        assert queued[0]["state"] == "queued" and queued[0]["queue"]

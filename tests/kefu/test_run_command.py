@@ -29,7 +29,7 @@ def test_ctrl_c_stops_everything(tmp_path):
     env = {k: v for k, v in os.environ.items() if k != "KEFU_POSTGRES_URL"}
     env.update(
         KEFU_RASA_PORT=str(rasa_port), KEFU_ACTIONS_PORT=str(actions_port), KEFU_VAR_DIR=str(tmp_path / "var"),
-        PYTHONUNBUFFERED="1",
+        KEFU_CONSOLE_PORT=str(free_port()), KEFU_GRAPH_PORT=str(free_port()), PYTHONUNBUFFERED="1",
     )
     proc = subprocess.Popen(
         [sys.executable, "-m", "kefu", "run"], cwd=PROJECT_ROOT, env=env, stdout=subprocess.PIPE,

@@ -1,0 +1,229 @@
+"""Knowledge benchmark: FAQ retrieval quality per signal, latency, and answer-cache hit rate.
+
+    .venv/bin/python bench/knowledge.py            # embedded PostgreSQL in a temp dir (pgvector)
+    KEFU_POSTGRES_URL=postgresql://postgres@127.0.0.1:5432/postgres .venv/bin/python bench/knowledge.py
+
+Test set: data/knowledge/paraphrases/paraphrases.jsonl — customer phrasings not verbatim in the
+FAQ, each labelled with its FAQ id or null (no correct answer). Rows alternate dev/test: the
+no-answer threshold of each mode is chosen on the dev half and reported on the test half.
+Cache: 10,000 queries drawn Zipf(s=1.1) over the set's questions replayed through the service
+with a Redis cache (KEFU_REDIS_URL, else a local redis-server on a free port, else skipped).
+Prints tables; asserts nothing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from kefu.pgserver import EmbeddedPostgres, ensure_database, with_database  # noqa: E402
+from knowledge.cache import AnswerCache  # noqa: E402
+from knowledge.content import read_faq  # noqa: E402
+from knowledge.faq import open_faq_store  # noqa: E402
+from knowledge.service import KnowledgeService  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+PARAPHRASES = ROOT / "data" / "knowledge" / "paraphrases" / "paraphrases.jsonl"
+# Written after the FAQ alternatives were last edited and never used to choose anything: a check on
+# how far the main set's numbers carry over to unseen phrasings.
+HOLDOUT = ROOT / "data" / "knowledge" / "paraphrases" / "holdout.jsonl"
+MODES = {"full-text": ("fts",), "trigram": ("trgm",), "vector": ("vector",), "hybrid": ("fts", "trgm", "vector")}
+
+
+def load_set(path: Path = PARAPHRASES) -> list[dict]:
+    if not path.is_file():
+        return []
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+
+
+def score_of(result, mode: str) -> float:
+    """The number a mode thresholds on for 'no answer': raw signal for ablations, confidence for hybrid."""
+    if mode == "hybrid":
+        return result.confidence
+    return result.scores.get(MODES[mode][0], 0.0)
+
+
+def evaluate(rows: list[dict], preds: list[list], mode: str, threshold: float) -> dict[str, float]:
+    answerable = [(r, p) for r, p in zip(rows, preds, strict=False) if r["faq_id"]]
+    top1 = sum(1 for r, p in answerable if p and p[0].entry.id == r["faq_id"])
+    served = 0
+    for r, p in zip(rows, preds, strict=True):
+        answered = bool(p) and score_of(p[0], mode) >= threshold
+        served += (answered and p[0].entry.id == r["faq_id"]) or (not answered and not r["faq_id"])
+    top3 = sum(1 for r, p in answerable if r["faq_id"] in [x.entry.id for x in p[:3]])
+    said_none = [r for r, p in zip(rows, preds, strict=False) if not p or score_of(p[0], mode) < threshold]
+    none_total = sum(1 for r in rows if not r["faq_id"])
+    none_right = sum(1 for r in said_none if not r["faq_id"])
+    return {
+        "top1": top1 / max(len(answerable), 1), "top3": top3 / max(len(answerable), 1),
+        "na_precision": none_right / len(said_none) if said_none else 0.0,
+        "na_recall": none_right / max(none_total, 1), "threshold": threshold, "served": served / max(len(rows), 1),
+    }
+
+
+def choose_threshold(rows: list[dict], preds: list[list], mode: str) -> float:
+    """Threshold maximising overall correctness (right top-1 or right 'no answer') on these rows."""
+    candidates = sorted({round(score_of(p[0], mode), 4) for p in preds if p} | {0.0})
+    best, best_t = -1.0, 0.0
+    for t in candidates:
+        right = 0
+        for r, p in zip(rows, preds, strict=False):
+            answered = bool(p) and score_of(p[0], mode) >= t
+            right += (answered and p[0].entry.id == r["faq_id"]) or (not answered and not r["faq_id"])
+        if right > best:
+            best, best_t = right, t
+    return best_t
+
+
+def pct(values: list[float], q: float) -> float:
+    return float(np.percentile(np.array(values) * 1000, q)) if values else float("nan")
+
+
+def start_redis() -> tuple[str | None, subprocess.Popen | None, str]:
+    if os.environ.get("KEFU_REDIS_URL"):
+        return os.environ["KEFU_REDIS_URL"], None, "KEFU_REDIS_URL"
+    binary = shutil.which("redis-server")
+    if not binary:
+        return None, None, "no redis-server on PATH"
+    from tests.servers import free_port
+
+    port = free_port()
+    proc = subprocess.Popen([binary, "--port", str(port), "--save", "", "--appendonly", "no"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    time.sleep(0.5)
+    return f"redis://127.0.0.1:{port}/0", proc, f"local redis-server :{port}"
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--replay", type=int, default=10_000)
+    parser.add_argument("--dump", type=Path, help="write per-query features (for calibration) as JSONL")
+    args = parser.parse_args()
+    server = None
+    tmp = Path(tempfile.mkdtemp(prefix="kefu-bench-kb-"))
+    configured = os.environ.get("KEFU_POSTGRES_URL")
+    if configured:
+        url = with_database(configured, f"kefu_bench_{uuid.uuid4().hex[:6]}")
+    else:
+        server = EmbeddedPostgres(tmp / "pg", delete_on_stop=True)
+        url = with_database(server.start(), "kefu_bench")
+    ensure_database(url)
+    redis_proc = None
+    try:
+        store = open_faq_store(url)
+        t0 = time.perf_counter()
+        counts = store.upsert(read_faq(ROOT / "data" / "knowledge"))
+        load_s = time.perf_counter() - t0
+        rows = load_set()
+        print(f"PostgreSQL: {'configured server' if configured else 'embedded'}; pgvector: {store.db.has_vector}; "
+              f"FAQ entries: {counts}; load {load_s:.1f} s")
+        print(f"test set: {len(rows)} questions, {sum(1 for r in rows if not r['faq_id'])} without an answer "
+              f"(dev half = even rows picks each threshold, test half = odd rows)\n")
+        dev = [i for i in range(len(rows)) if i % 2 == 0]
+        test = [i for i in range(len(rows)) if i % 2 == 1]
+        print("| mode | top-1 (test) | top-3 (test) | no-answer precision (test) | no-answer recall (test) "
+              "| right answer or right 'none' (test) | top-1 (all) | threshold (dev) |")
+        print("|---|---|---|---|---|---|---|---|")
+        hybrid_preds = None
+        thresholds: dict[str, float] = {}
+        for mode, signals in MODES.items():
+            preds = [store.search(r["question"], r["language"], limit=3, signals=signals) for r in rows]
+            t = choose_threshold([rows[i] for i in dev], [preds[i] for i in dev], mode)
+            m = evaluate([rows[i] for i in test], [preds[i] for i in test], mode, t)
+            a = evaluate(rows, preds, mode, t)
+            print(f"| {mode} | {m['top1']:.1%} | {m['top3']:.1%} | {m['na_precision']:.1%} | {m['na_recall']:.1%} "
+                  f"| {m['served']:.1%} | {a['top1']:.1%} | {t:.3f} |")
+            if mode == "hybrid":
+                hybrid_preds = preds
+            thresholds[mode] = t
+        holdout = load_set(HOLDOUT)
+        if holdout:
+            print(f"\nhold-out set: {len(holdout)} questions ({sum(1 for r in holdout if not r['faq_id'])} without "
+                  "an answer), thresholds from the dev half above")
+            print("| mode | top-1 | top-3 | no-answer precision | no-answer recall | right answer or right 'none' |")
+            print("|---|---|---|---|---|---|")
+            for mode, signals in MODES.items():
+                preds = [store.search(r["question"], r["language"], limit=3, signals=signals) for r in holdout]
+                m = evaluate(holdout, preds, mode, thresholds[mode])
+                print(f"| {mode} | {m['top1']:.1%} | {m['top3']:.1%} | {m['na_precision']:.1%} | "
+                      f"{m['na_recall']:.1%} | {m['served']:.1%} |")
+        if args.dump and hybrid_preds is not None:
+            with args.dump.open("w", encoding="utf-8") as f:
+                for i, (r, p) in enumerate(zip(rows, hybrid_preds, strict=False)):
+                    f.write(json.dumps({"i": i, "label": r["faq_id"], "hits": [
+                        {"id": x.entry.id, "scores": x.scores, "ranks": x.ranks, "confidence": x.confidence}
+                        for x in p]}, ensure_ascii=False) + "\n")
+        # Latency of store.search (hybrid), no answer cache: cold = new query text (encoder runs),
+        # warm = the same texts again (query vector from the in-process LRU, PostgreSQL pages cached).
+        store.embedder._lru.clear()
+        questions = [r["question"] for r in rows]
+        cold, warm = [], []
+        for q in questions:
+            t1 = time.perf_counter()
+            store.search(q, limit=3)
+            cold.append(time.perf_counter() - t1)
+        for q in questions:
+            t1 = time.perf_counter()
+            store.search(q, limit=3)
+            warm.append(time.perf_counter() - t1)
+        print("\n| latency of FAQ search (hybrid, no cache) | p50 ms | p95 ms | n |")
+        print("|---|---|---|---|")
+        print(f"| cold (encoder runs) | {pct(cold, 50):.1f} | {pct(cold, 95):.1f} | {len(cold)} |")
+        print(f"| warm (query vector cached) | {pct(warm, 50):.1f} | {pct(warm, 95):.1f} | {len(warm)} |")
+        redis_url, redis_proc, how = start_redis()
+        if redis_url is None:
+            print(f"\ncache replay skipped: {how}")
+            return 0
+        cache = AnswerCache(redis_url, prefix=f"kefu:bench:{uuid.uuid4().hex[:6]}")
+        cache.invalidate()
+        service = KnowledgeService(faq=store, cache=cache)
+        rng = np.random.default_rng(11)
+        order = rng.permutation(len(questions))  # popularity rank → question, random but fixed
+        ranks = np.arange(1, len(questions) + 1, dtype=float)
+        probs = ranks ** -1.1
+        probs /= probs.sum()
+        draws = rng.choice(len(questions), size=args.replay, p=probs)
+        served = []
+        for d in draws:
+            t1 = time.perf_counter()
+            service.faq_answers(questions[order[d]])
+            served.append(time.perf_counter() - t1)
+        stats = cache.stats()
+        print(f"\ncache replay ({how}): {args.replay} queries, Zipf(s=1.1) over {len(questions)} distinct questions, "
+              f"{len(set(draws.tolist()))} distinct drawn")
+        print("| hit rate | hits | misses | errors | p50 ms (all) | p95 ms (all) |")
+        print("|---|---|---|---|---|---|")
+        print(f"| {stats['hit_rate']:.1%} | {stats['hits']} | {stats['misses']} | {stats['errors']} "
+              f"| {pct(served, 50):.2f} | {pct(served, 95):.2f} |")
+        print(f"\nmean hybrid search {statistics.mean(warm) * 1000:.1f} ms warm; encoder {store.embedder.runtime}")
+        cache.invalidate()
+        store.close()
+        return 0
+    finally:
+        if redis_proc is not None:
+            redis_proc.terminate()
+            redis_proc.wait(10)
+        if configured:
+            from tests.servers import drop_database
+
+            drop_database(with_database(configured, "postgres"), url.rsplit("/", 1)[-1].split("?")[0])
+        if server is not None:
+            server.stop()
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

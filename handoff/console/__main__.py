@@ -1,0 +1,63 @@
+"""`python -m handoff.console`: serve the agent console (started by `kefu run` beside Rasa)."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from typing import Optional, Sequence
+
+from handoff.adapters import adapter_class
+from handoff.console.app import ConsoleConfig, create_app
+from kefu.config import Settings, load_settings
+from kefu.errors import ConfigError, KefuError
+from kefu.pgserver import with_database
+
+
+def console_config(settings: Settings) -> ConsoleConfig:
+    """Console settings from Kefu's: same database as Rasa's tracker store, Rasa on this host."""
+    if not settings.postgres_url:
+        raise ConfigError("the console needs KEFU_POSTGRES_URL (`kefu run` sets it for the embedded server)")
+    url = settings.postgres_url
+    if not url.rsplit("/", 1)[-1].split("?")[0] or url.count("/") < 3:
+        url = with_database(url, settings.database)
+    token = settings.rasa_token
+    token_file = settings.var_dir / "run" / "rasa_token"
+    if token is None and token_file.is_file():
+        token = token_file.read_text(encoding="utf-8").strip()
+    options: dict = {}
+    if settings.handoff_adapter == "chatwoot":
+        options = dict(settings.chatwoot)
+    elif settings.handoff_adapter == "slack":
+        options = dict(settings.slack)
+    adapter_class(settings.handoff_adapter)(links=None, **options)  # fail now, naming the missing variable
+    return ConsoleConfig(
+        postgres_url=url,
+        rasa_url=f"http://127.0.0.1:{settings.rasa_port}",
+        rasa_token=token,
+        adapter=settings.handoff_adapter,
+        adapter_options=options,
+        secure_cookies=settings.console_secure_cookies,
+    )
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m handoff.console", description=__doc__)
+    parser.add_argument("--host", default=None, help="interface (default KEFU_HOST)")
+    parser.add_argument("--port", type=int, default=None, help="port (default KEFU_CONSOLE_PORT, 5080)")
+    args = parser.parse_args(argv)
+    try:
+        settings = load_settings()
+        config = console_config(settings)
+    except KefuError as exc:
+        print(f"console: {exc}", file=sys.stderr)
+        return 2
+    logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    app = create_app(config)
+    app.run(host=args.host or settings.host, port=args.port or settings.console_port, access_log=False,
+            motd=False, workers=1)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,133 @@
+"""Server-rendered HTML shells of the console (login, agent console, supervisor) and the UI strings.
+
+Everything dynamic is rendered by `static/console.js` with `textContent`, never `innerHTML`,
+so customer text shows as text; the few values interpolated here go through `html.escape`
+and JSON blocks escape `<`, `>` and `&`. The Content-Security-Policy allows scripts from
+'self' only, so even a missed escape cannot run inline script.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+from typing import Any, Optional
+
+LANGUAGES = ("zh", "en")
+
+STRINGS: dict[str, dict[str, str]] = {
+    "zh": {
+        "title": "客服工作台", "login": "登录", "name": "用户名", "password": "密码", "logout": "退出",
+        "bad_login": "用户名或密码错误", "queues": "队列", "supervisor": "主管视图", "console": "工作台",
+        "claim": "接入", "claimed_by_other": "已被其他坐席接入", "waiting": "等待", "assigned": "处理中",
+        "priority": "优先级", "wait_time": "等待时长", "reason": "原因", "language": "语言", "agent": "坐席",
+        "sentiment": "情绪", "status": "状态", "send": "发送", "transfer": "转接", "close": "结束",
+        "disposition": "结束原因", "history": "客户历史", "chat": "对话", "suggestions": "知识建议",
+        "insert": "插入", "no_tickets": "暂无工单", "select_ticket": "请选择左侧工单", "metrics": "实时指标",
+        "open_tickets": "进行中", "closed_today": "今日已结束", "avg_rating": "今日平均评分",
+        "oldest_wait": "最长等待", "agents_online": "在线坐席", "type_reply": "输入回复…", "conversation": "会话",
+        "channel": "渠道", "closed": "已结束", "error": "出错了", "seconds": "秒",
+        "resolved": "已解决", "follow_up": "需跟进", "escalated": "已升级", "no_response": "客户无响应",
+        "spam": "垃圾信息", "duplicate": "重复",
+    },
+    "en": {
+        "title": "Agent console", "login": "Log in", "name": "User name", "password": "Password", "logout": "Log out",
+        "bad_login": "Wrong user name or password", "queues": "Queues", "supervisor": "Supervisor view",
+        "console": "Console", "claim": "Claim", "claimed_by_other": "Another agent claimed it first",
+        "waiting": "waiting", "assigned": "assigned", "priority": "Priority", "wait_time": "Waiting",
+        "reason": "Reason", "language": "Language", "agent": "Agent", "sentiment": "Sentiment", "status": "Status",
+        "send": "Send", "transfer": "Transfer", "close": "Close", "disposition": "Disposition",
+        "history": "Customer history", "chat": "Chat", "suggestions": "Knowledge suggestions", "insert": "Insert",
+        "no_tickets": "No tickets", "select_ticket": "Select a ticket on the left", "metrics": "Live metrics",
+        "open_tickets": "Open", "closed_today": "Closed today", "avg_rating": "Average rating today",
+        "oldest_wait": "Longest wait", "agents_online": "Agents online", "type_reply": "Type a reply…",
+        "conversation": "Conversation", "channel": "Channel", "closed": "closed", "error": "Something went wrong",
+        "seconds": "s", "resolved": "Resolved", "follow_up": "Follow-up needed", "escalated": "Escalated",
+        "no_response": "No response", "spam": "Spam", "duplicate": "Duplicate",
+    },
+}
+
+DISPOSITIONS = ("resolved", "follow_up", "escalated", "no_response", "spam", "duplicate")
+
+
+def pick_language(query: Optional[str], cookie: Optional[str], accept: Optional[str]) -> str:
+    """?lang= over the kefu_lang cookie over Accept-Language; Chinese unless English is asked for."""
+    for value in (query, cookie):
+        if value in LANGUAGES:
+            return value
+    if accept and accept.lower().lstrip().startswith("en"):
+        return "en"
+    return "zh"
+
+
+def json_block(element_id: str, value: Any) -> str:
+    """A non-executed JSON data block that cannot close its <script> element."""
+    text = json.dumps(value, ensure_ascii=False).replace("<", "\\u003c").replace(">", "\\u003e")
+    text = text.replace("&", "\\u0026")
+    return f'<script type="application/json" id="{element_id}">{text}</script>'
+
+
+def _layout(lang: str, title: str, nav: str, main: str, data: dict[str, Any]) -> str:
+    t = STRINGS[lang]
+    switch = "en" if lang == "zh" else "zh"
+    label = "English" if lang == "zh" else "中文"
+    return f"""<!doctype html>
+<html lang="{lang}">
+<head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
+<title>{html.escape(title)} · {html.escape(t["title"])}</title>
+<link rel="stylesheet" href="/static/console.css"></head>
+<body>
+<header class="top"><span class="brand">Kefu · {html.escape(t["title"])}</span>
+<nav>{nav}<a href="?lang={switch}" id="lang-switch" data-lang="{switch}">{label}</a></nav>
+</header>
+{main}
+{json_block("kefu-data", {**data, "lang": lang, "strings": t, "dispositions": DISPOSITIONS})}
+<script src="/static/console.js"></script>
+</body></html>"""
+
+
+def login_page(lang: str, csrf: str, failed: bool = False) -> str:
+    t = STRINGS[lang]
+    error = f'<p class="error" role="alert">{html.escape(t["bad_login"])}</p>' if failed else ""
+    body = f"""<main class="login"><h1>{html.escape(t["login"])}</h1>{error}
+<form method="post" action="/login" id="login-form">
+<input type="hidden" name="csrf" value="{html.escape(csrf)}">
+<label>{html.escape(t["name"])} <input name="name" id="name" autocomplete="username" required maxlength="64"></label>
+<label>{html.escape(t["password"])} <input name="password" id="password" type="password"
+ autocomplete="current-password" required maxlength="1024"></label>
+<button type="submit" id="login">{html.escape(t["login"])}</button>
+</form></main>"""
+    return _layout(lang, t["login"], "", body, {"page": "login"})
+
+
+def _nav(lang: str, agent: dict[str, Any], csrf: str) -> str:
+    t = STRINGS[lang]
+    links = f'<a href="/console">{html.escape(t["console"])}</a>'
+    if agent["role"] == "supervisor":
+        links += f' <a href="/supervisor" id="supervisor-link">{html.escape(t["supervisor"])}</a>'
+    who = f'<span class="who">{html.escape(agent["name"])} ({html.escape(agent["role"])})</span>'
+    logout = (
+        f'<form method="post" action="/logout" class="inline"><input type="hidden" name="csrf" '
+        f'value="{html.escape(csrf)}"><button id="logout">{html.escape(t["logout"])}</button></form>'
+    )
+    return f"{links} {who} {logout} "
+
+
+def console_page(lang: str, agent: dict[str, Any], csrf: str) -> str:
+    t = STRINGS[lang]
+    body = f"""<main class="console">
+<section class="queues" aria-label="{html.escape(t["queues"])}"><h2>{html.escape(t["queues"])}</h2>
+<div id="queues"></div></section>
+<section class="ticket" id="ticket"><p class="hint">{html.escape(t["select_ticket"])}</p></section>
+</main>"""
+    return _layout(lang, t["console"], _nav(lang, agent, csrf), body, {"page": "console", "agent": agent, "csrf": csrf})
+
+
+def supervisor_page(lang: str, agent: dict[str, Any], csrf: str) -> str:
+    t = STRINGS[lang]
+    body = f"""<main class="supervisor">
+<section><h2>{html.escape(t["metrics"])}</h2><div id="metrics"></div></section>
+<div class="console"><section><h2>{html.escape(t["queues"])}</h2><div id="queues"></div></section>
+<section class="ticket" id="ticket"><p class="hint">{html.escape(t["select_ticket"])}</p></section></div>
+</main>"""
+    data = {"page": "supervisor", "agent": agent, "csrf": csrf}
+    return _layout(lang, t["supervisor"], _nav(lang, agent, csrf), body, data)

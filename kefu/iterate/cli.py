@@ -1,0 +1,83 @@
+"""`kefu iterate`: run the model iteration, review proposed NLU examples, show the registry, roll back.
+
+    kefu iterate [run] [--registry DIR] [--config C --data D --eval E]
+    kefu iterate review [--accept ID ...] [--reject ID ...] [--accept-all]
+    kefu iterate status
+    kefu iterate rollback [--to VERSION]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from kefu.config import Settings
+from kefu.errors import BadInput
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser("iterate", help="monthly model iteration: run, review proposals, status, rollback")
+    p.add_argument("action", nargs="?", default="run", choices=("run", "review", "status", "rollback"))
+    p.add_argument("--registry", type=Path, help="registry directory (default models/registry)")
+    p.add_argument("--config", type=Path, help="Rasa pipeline config for the candidate")
+    p.add_argument("--data", type=Path, action="append", help="base NLU data (repeatable)")
+    p.add_argument("--eval", type=Path, help="frozen evaluation set (never trained on)")
+    p.add_argument("--threshold", type=float, default=0.5, help="auto-answer confidence threshold")
+    p.add_argument("--no-collect", action="store_true", help="do not read new corrections from the database")
+    p.add_argument("--accept", type=int, action="append", default=[], metavar="ID")
+    p.add_argument("--reject", type=int, action="append", default=[], metavar="ID")
+    p.add_argument("--accept-all", action="store_true")
+    p.add_argument("--to", help="rollback target version (default: the previously promoted one)")
+
+
+def _config(args: argparse.Namespace, settings: Settings):  # -> IterationConfig
+    from kefu.iterate.loop import project_config
+
+    cfg = project_config(settings, str(args.registry) if args.registry else None)
+    if args.config:
+        cfg.config = args.config
+    if args.data:
+        cfg.data = list(args.data)
+    if args.eval:
+        cfg.eval_file = args.eval
+    if not 0.0 <= args.threshold <= 1.0:
+        raise BadInput("--threshold must be between 0 and 1")
+    cfg.threshold = args.threshold
+    return cfg
+
+
+def main(args: argparse.Namespace, settings: Settings) -> int:
+    from kefu.iterate.proposals import Proposals
+    from kefu.iterate.registry import Registry
+
+    cfg = _config(args, settings)
+    if args.action == "review":
+        props = Proposals(cfg.registry)
+        pending = [p["id"] for p in props.all() if p["status"] == "pending"]
+        accept = pending if args.accept_all else args.accept
+        if accept:
+            props.decide(accept, "accepted")
+        if args.reject:
+            props.decide(args.reject, "rejected")
+        for p in props.all():
+            print(f"#{p['id']:<4} {p['status']:9} {p['intent']:20} {p['text']}  ({p['source']} {p['ref']})")
+        return 0
+    registry = Registry(cfg.registry)
+    if args.action == "status":
+        print(json.dumps(registry.state(), indent=2, ensure_ascii=False))
+        return 0
+    if args.action == "rollback":
+        print(f"current model: {registry.rollback(args.to)}")
+        return 0
+    from kefu.iterate.loop import run_iteration
+
+    if args.no_collect:
+        result = run_iteration(cfg)
+    else:
+        from analytics.database import tracker_database
+
+        with tracker_database(settings) as url:
+            result = run_iteration(cfg, url)
+    print(json.dumps(result, indent=2, ensure_ascii=False))
+    return 0

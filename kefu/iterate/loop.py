@@ -1,0 +1,128 @@
+"""One model iteration: collect → (designer review) → train candidate → evaluate → promote or refuse.
+
+The frozen evaluation set is a Rasa NLU file that is never trained on (overlapping examples are
+dropped from the training data). The candidate is promoted only if it is no worse than the
+current model on every guarded metric (`kefu.iterate.scoring`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Optional
+
+from kefu.config import PROJECT_ROOT, Settings
+from kefu.errors import ConfigError, KefuError
+from kefu.iterate.proposals import Proposals, collect_corrections
+from kefu.iterate.registry import Registry
+from kefu.iterate.scoring import compare
+
+log = logging.getLogger("kefu.iterate")
+
+
+@dataclass
+class IterationConfig:
+    registry: Path
+    config: Path  # Rasa pipeline config
+    data: list[Path]  # base NLU data (files or directories)
+    eval_file: Path  # frozen evaluation set
+    threshold: float = 0.5
+    tolerance: float = 0.0
+    env: dict[str, str] = field(default_factory=dict)
+
+
+def _hash_paths(paths: list[Path]) -> str:
+    digest = hashlib.sha256()
+    for base in paths:
+        files = sorted(p for p in base.rglob("*") if p.is_file()) if base.is_dir() else [base]
+        for f in files:
+            digest.update(str(f.name).encode())
+            digest.update(f.read_bytes())
+    return digest.hexdigest()[:16]
+
+
+def _run_worker(cfg: IterationConfig, args: list[str]) -> dict[str, Any]:
+    with tempfile.TemporaryDirectory() as tmp:
+        result = Path(tmp) / "result.json"
+        cmd = [sys.executable, "-m", "kefu.iterate.rasa_worker", "--config", str(cfg.config), "--eval",
+               str(cfg.eval_file), "--threshold", str(cfg.threshold), "--result", str(result), *args]
+        proc = subprocess.run(cmd, cwd=PROJECT_ROOT, capture_output=True, text=True,
+                              env={**os.environ, "RASA_TELEMETRY_ENABLED": "false", **cfg.env})
+        if proc.returncode != 0 or not result.is_file():
+            raise KefuError(f"model training/evaluation failed (exit {proc.returncode}): {proc.stderr[-1500:]}")
+        return json.loads(result.read_text(encoding="utf-8"))
+
+
+def run_iteration(cfg: IterationConfig, url: Optional[str] = None) -> dict[str, Any]:
+    """Collect new proposals (when `url` is given), then train and judge a candidate if the data changed."""
+    for path in (cfg.config, cfg.eval_file, *cfg.data):
+        if not path.exists():
+            raise ConfigError(f"iteration input {path} does not exist")
+    registry, proposals = Registry(cfg.registry), Proposals(cfg.registry)
+    current = registry.current()
+    collected = []
+    if url is not None:
+        since = current["created"] if current else 0.0
+        collected = collect_corrections(url, since, proposals)
+        log.info("collected %d new proposals for review", len(collected))
+    accepted = proposals.accepted_file()
+    train_paths = [*cfg.data, *([accepted] if accepted else [])]
+    eval_hash = _hash_paths([cfg.eval_file])
+    data_hash = _hash_paths([cfg.config, *train_paths]) + "-" + eval_hash
+    seen = registry.find_by_hash(data_hash)
+    if seen is not None:
+        log.info("nothing new to train: data %s is model %s (%s)", data_hash, seen["version"], seen["status"])
+        return {"status": "unchanged", "version": seen["version"], "collected": len(collected)}
+    if current is not None and current.get("eval_hash") != eval_hash:
+        res = _run_worker(cfg, ["--model", current["model"], "--out-dir", str(cfg.registry / "models")])
+        registry.update_metrics(current["version"], res["metrics"], eval_hash)
+        current = registry.current()
+    version = registry.next_version()
+    models = cfg.registry / "models"
+    args = ["--out-dir", str(models), "--name", version]
+    for p in train_paths:
+        args += ["--data", str(p)]
+    res = _run_worker(cfg, args)
+    metrics = res["metrics"]
+    reasons = compare(metrics, current["metrics"], cfg.tolerance) if current else []
+    status = "refused" if reasons else "promoted"
+    shutil.rmtree(models / f"{version}-data", ignore_errors=True)
+    registry.record(version, model=res["model"], data_hash=data_hash, metrics=metrics, status=status,
+                    reasons=reasons, eval_hash=eval_hash)
+    line = ", ".join(f"{k} {v:.3f}" for k, v in metrics.items())
+    if current is None:
+        log.info("promote %s (first model): %s", version, line)
+    elif reasons:
+        log.warning("refuse %s: worse than %s on %s", version, current["version"], "; ".join(reasons))
+    else:
+        log.info("promote %s over %s: %s", version, current["version"], line)
+    return {"status": status, "version": version, "metrics": metrics, "reasons": reasons,
+            "previous": current["version"] if current else None,
+            "previous_metrics": current["metrics"] if current else None, "collected": len(collected),
+            "dropped_eval_overlap": res.get("dropped_eval_overlap", 0)}
+
+
+def project_config(settings: Settings, registry: Optional[str] = None) -> IterationConfig:
+    """The project's iteration: the real pipeline and NLU data, the frozen set in data/iterate/."""
+    return IterationConfig(
+        registry=Path(registry) if registry else settings.model_dir / "registry",
+        config=PROJECT_ROOT / "rasa_project" / "config.yml",
+        data=[PROJECT_ROOT / "rasa_project" / "data" / "nlu"],
+        eval_file=PROJECT_ROOT / "data" / "iterate" / "eval_nlu.yml",
+    )
+
+
+def run_from_settings(settings: Settings, registry: Optional[str] = None) -> dict[str, Any]:
+    from analytics.database import tracker_database
+
+    cfg = project_config(settings, registry)
+    with tracker_database(settings) as url:
+        return run_iteration(cfg, url)

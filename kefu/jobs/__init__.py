@@ -1,0 +1,1 @@
+"""Background jobs on Celery (Redis broker + result backend): everything that is not answering a customer."""

