@@ -56,6 +56,10 @@ def worker(redis_url: str, fixture_db: str, tmp_path_factory: pytest.TempPathFac
     )
     from kefu.celery_app import app, celery_config
 
+    # this process submits tasks and reads run records through Kefu's settings too: point them at
+    # the worker's Redis, not at whatever KEFU_REDIS_URL the suite runs with
+    saved = os.environ.get("KEFU_REDIS_URL")
+    os.environ["KEFU_REDIS_URL"] = redis_url
     app.conf.update(celery_config(redis_url))
     wait_ready(redis_url)
     deadline = time.monotonic() + 90
@@ -70,6 +74,10 @@ def worker(redis_url: str, fixture_db: str, tmp_path_factory: pytest.TempPathFac
     try:
         yield {"app": app, "url": redis_url, "var": var, "env": env, "log": var / "worker.log"}
     finally:
+        if saved is None:
+            os.environ.pop("KEFU_REDIS_URL", None)
+        else:
+            os.environ["KEFU_REDIS_URL"] = saved
         os.killpg(proc.pid, signal.SIGTERM)
         try:
             proc.wait(20)
