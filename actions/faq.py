@@ -1,11 +1,13 @@
 """FAQ answers from the knowledge base (knowledge/), with source and confidence for routing.
 
-`action_answer_faq` searches the FAQ store with the customer's own words. A confident hit is
-answered from the store (its text names the entry it came from in the message metadata, and the
-slots `kb_source`/`kb_confidence` carry it to routing). Otherwise the intent's written
-`utter_faq_<intent>` response answers as before; with neither, the customer is told we found
-nothing and routing decides. A knowledge store that is down never raises into Rasa: the written
-response (or a polite apology) answers and `kb_source` stays empty.
+`action_answer_faq` searches the FAQ store and the product graph with the customer's own words.
+The surer of the two answers when it clears `ANSWER_THRESHOLD` (the message metadata names the
+entry it came from, and the slots `kb_source`/`kb_confidence` carry it to routing). When neither
+does, the case library is asked: a past case close enough answers with its resolution (source
+"case", `ref` the case id). Otherwise the intent's written `utter_faq_<intent>` response answers
+as before; with none of these, the customer is told we found nothing and routing decides. A
+knowledge store that is down never raises into Rasa: the written response (or a polite apology)
+answers and `kb_source` stays empty.
 """
 
 from __future__ import annotations
@@ -93,6 +95,13 @@ def kb_slots(source: Optional[str], confidence: float) -> List[Dict[str, Any]]:
     return [SlotSet("kb_source", source), SlotSet("kb_confidence", round(float(confidence), 4))]
 
 
+def confident(*answers: Optional[Answer]) -> Optional[Answer]:
+    """The surest of `answers` if it clears ANSWER_THRESHOLD, else None."""
+    found = [a for a in answers if a is not None]
+    best = max(found, key=lambda a: a.confidence, default=None)
+    return best if best is not None and best.confidence >= ANSWER_THRESHOLD else None
+
+
 class ActionAnswerFaq(Action):
     def name(self) -> str:
         return "action_answer_faq"
@@ -107,18 +116,39 @@ class ActionAnswerFaq(Action):
             return []
         written = response_for(intent, responses)
         text = tracker.latest_message.get("text") or ""
-        answers, ok = await lookup("faq", text, language_of(tracker)) if text.strip() else ([], True)
-        best = answers[0] if answers else None
-        graph = await graph_lookup(tracker, text) if text.strip() else None
-        if graph is not None and (best is None or graph.confidence > best.confidence):
-            best = graph  # "白金卡年费多少" is a fact in the product graph, not an FAQ entry
-        if best is not None and best.confidence >= ANSWER_THRESHOLD:
+        if not text.strip():
+            return self._unanswered(dispatcher, written, True, 0.0)
+        language = language_of(tracker)
+        # "白金卡年费多少" is a fact in the product graph, not an FAQ entry: ask both at once.
+        (answers, ok), graph = await asyncio.gather(lookup("faq", text, language), graph_lookup(tracker, text))
+        faq = answers[0] if answers else None
+        best = confident(faq, graph)
+        if best is not None:
             dispatcher.utter_message(text=best.text, source=best.source, ref=best.ref, confidence=best.confidence)
             return kb_slots(best.source, best.confidence)
+        # Neither knows: a past case resolved like this one may ("my parcel says delivered but never came").
+        cases, _ = await lookup("case", text, language)
+        case = confident(cases[0] if cases else None)
+        if case is not None:
+            from actions.cases import utter_case  # here: actions.cases imports this module
+
+            utter_case(dispatcher, case, language)
+            return kb_slots(case.source, case.confidence)
+        near = max((a.confidence for a in (faq, graph, *cases[:1]) if a is not None), default=0.0)
+        return self._unanswered(dispatcher, written, ok, near)
+
+    @staticmethod
+    def _unanswered(dispatcher: CollectingDispatcher, written: Optional[str], store_ok: bool,
+                    near: float) -> List[Dict[str, Any]]:
+        """No knowledge answer: the written response, else "nothing found" or "unavailable".
+
+        `kb_source` stays empty (nothing answered from the knowledge base); `kb_confidence` keeps
+        how close the best candidate came, for routing and the analytics.
+        """
         if written:
             dispatcher.utter_message(response=written)
-        elif not ok:
+        elif not store_ok:
             dispatcher.utter_message(response="utter_kb_unavailable")
         else:
             dispatcher.utter_message(response="utter_kb_no_answer")
-        return kb_slots(best.source if best else None, best.confidence if best else 0.0)
+        return kb_slots(None, near)

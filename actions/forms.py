@@ -1,12 +1,15 @@
 """The three forms: report a lost card, look up an order, request a return.
 
 Validators accept values the way customers type them ("尾号是6217的", "my order is
-dd2411050123") and ask again with a reason when a value is unusable.
+dd2411050123") and ask again with a reason when a value is unusable. A return is decided by the
+business rules (data/knowledge/rules/return_eligibility.yml, the same book as
+`action_check_return_eligibility`), and the answer names the condition that decided it.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import re
 import secrets
 from typing import Any, Dict, List, Optional
@@ -17,11 +20,17 @@ from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
 from actions.common import language_of
+from actions.rules import decide_return_safely, decided_by, decision_message
+from knowledge.errors import KefuError
 from knowledge.orders import OrderBook, find_order_id
+from knowledge.rules import Decision
 
 CARD_LAST4 = re.compile(r"(?<!\d)(\d{4})(?!\d)")
 CN_MOBILE = re.compile(r"(?<!\d)(1[3-9]\d{9})(?!\d)")
 MAX_REASON_CHARS = 300
+# Rule outcomes (data/knowledge/rules/return_eligibility.yml) for which the form opens a return now.
+OPENS_RETURN = frozenset({"eligible", "eligible_if_unused", "eligible_quality"})
+log = logging.getLogger(__name__)
 
 _orders: Optional[OrderBook] = None
 
@@ -157,22 +166,50 @@ class ActionLookupOrder(Action):
         return [SlotSet("order_id", None)]
 
 
+def return_text(tracker: Tracker) -> str:
+    """The customer's own words about the item: the form's reason plus the latest message."""
+    parts = [str(tracker.get_slot("return_reason") or ""), str(tracker.latest_message.get("text") or "")]
+    return " ".join(dict.fromkeys(p.strip() for p in parts if p.strip()))[: 2 * MAX_REASON_CHARS]
+
+
+def refusal(decision: Decision, lang: str) -> str:
+    """The `{why}` of utter_return_not_eligible: the rule's answer and the condition that decided it."""
+    text = decision.text.rstrip("。.！! ")
+    if lang == "en" and text[:1].isupper() and not text[1:2].isupper():
+        text = text[0].lower() + text[1:]  # it follows "can't be returned online: "
+    return f"{text}{decided_by(decision, 'zh')}" if lang == "zh" else f"{text} {decided_by(decision, 'en')}"
+
+
 class ActionSubmitReturn(Action):
+    """Decide the return with the business rules (data/knowledge/rules) and say which condition decided."""
+
     def name(self) -> str:
         return "action_submit_return"
 
     async def run(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Dict[str, Any]
     ) -> List[Dict[str, Any]]:
-        order_id = tracker.get_slot("order_id") or ""
-        order = order_book().get(order_id)
+        done = [SlotSet("order_id", None), SlotSet("return_reason", None)]
+        order_id = str(tracker.get_slot("order_id") or "")
         lang = language_of(tracker)
+        try:
+            order = order_book().get(order_id)
+        except KefuError as exc:
+            log.error("order book unreadable: %s", exc)
+            dispatcher.utter_message(response="utter_kb_rule_unavailable")
+            return done
         if order is None:
             dispatcher.utter_message(response="utter_order_not_found", order_id=order_id)
+            return done
+        decision = await decide_return_safely(order, return_text(tracker), lang)
+        if decision is None:  # rules unreadable or too slow: no return is opened on a guess
+            dispatcher.utter_message(response="utter_kb_rule_unavailable")
+        elif decision.outcome in OPENS_RETURN:
+            dispatcher.utter_message(text=decision_message(decision, lang, steps=False))
+            dispatcher.utter_message(response="utter_return_created", order_id=order.id, reference=reference("RT"))
+        elif decision.steps:  # e.g. fresh food refunded on photos: a different after-sales path, with steps
+            dispatcher.utter_message(text=decision_message(decision, lang))
         else:
-            why = order.return_refusal(dt.date.today(), lang)
-            if why:
-                dispatcher.utter_message(response="utter_return_not_eligible", order_id=order.id, why=why)
-            else:
-                dispatcher.utter_message(response="utter_return_created", order_id=order.id, reference=reference("RT"))
-        return [SlotSet("order_id", None), SlotSet("return_reason", None)]
+            why = refusal(decision, lang)
+            dispatcher.utter_message(response="utter_return_not_eligible", order_id=order.id, why=why)
+        return done

@@ -97,12 +97,28 @@ def decide_return(order: Order, text: str, language: str, today: Optional[dt.dat
     return rule_book().evaluate("return_eligibility", facts, language)
 
 
-def decision_message(decision: Decision, lang: str) -> str:
+def decided_by(decision: Decision, lang: str) -> str:
+    """The deciding condition with the customer's values, e.g. "（判定依据：签收天数（12）> 7）"."""
+    return f"（判定依据：{decision.because}）" if lang == "zh" else f"(Decided by: {decision.because})"
+
+
+def decision_message(decision: Decision, lang: str, steps: bool = True) -> str:
+    """The decision, its next steps (unless `steps` is False) and the condition that decided it."""
     text = decision.text
-    if decision.steps:
+    if steps and decision.steps:
         text += "\n" + "\n".join(f"{i}. {step}" for i, step in enumerate(decision.steps, 1))
-    reason = f"（判定依据：{decision.because}）" if lang == "zh" else f"(Decided by: {decision.because})"
-    return f"{text}\n{reason}"
+    return f"{text}\n{decided_by(decision, lang)}"
+
+
+async def decide_return_safely(order: Order, text: str, lang: str) -> Optional[Decision]:
+    """`decide_return` off the event loop; None (and one log line) when the rules cannot answer."""
+    try:
+        return await asyncio.wait_for(asyncio.to_thread(decide_return, order, text, lang), LOOKUP_TIMEOUT)
+    except (KefuError, asyncio.TimeoutError) as exc:
+        log.error("return rules unavailable: %s", exc)
+    except Exception:  # never a failed action towards Rasa
+        log.exception("return rules failed unexpectedly")
+    return None
 
 
 class ActionCheckReturnEligibility(Action):
@@ -131,14 +147,8 @@ class ActionCheckReturnEligibility(Action):
         if order is None:
             dispatcher.utter_message(response="utter_kb_rule_unknown_order", order_id=order_id)
             return kb_slots("rule", 0.0)
-        try:
-            decision = await asyncio.wait_for(asyncio.to_thread(decide_return, order, text, lang), LOOKUP_TIMEOUT)
-        except (KefuError, asyncio.TimeoutError) as exc:
-            log.error("return rules unavailable: %s", exc)
-            dispatcher.utter_message(response="utter_kb_rule_unavailable")
-            return kb_slots("rule", 0.0)
-        except Exception:  # never a failed action towards Rasa
-            log.exception("return rules failed unexpectedly")
+        decision = await decide_return_safely(order, text, lang)
+        if decision is None:
             dispatcher.utter_message(response="utter_kb_rule_unavailable")
             return kb_slots("rule", 0.0)
         dispatcher.utter_message(text=decision_message(decision, lang))

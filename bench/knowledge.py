@@ -4,8 +4,15 @@
     KEFU_POSTGRES_URL=postgresql://postgres@127.0.0.1:5432/postgres .venv/bin/python bench/knowledge.py
 
 Test set: data/knowledge/paraphrases/paraphrases.jsonl — customer phrasings not verbatim in the
-FAQ, each labelled with its FAQ id or null (no correct answer). Rows alternate dev/test: the
-no-answer threshold of each mode is chosen on the dev half and reported on the test half.
+FAQ, each labelled with its FAQ id or null (no correct answer). Rows alternate dev/test.
+
+Which rows choose what:
+  dev half (even rows)   the no-answer threshold of each mode; the fusion (knowledge/search.py
+                         FUSION: family by 5-fold cross-validation on the dev half, then its
+                         parameters on the whole dev half, as the "fusion selection" table shows);
+                         the confidence calibration (knowledge/search.py CALIBRATION)
+  test half (odd rows)   nothing: reported only
+  hold-out set           nothing: reported only (data/knowledge/paraphrases/holdout.jsonl)
 Cache: 10,000 queries drawn Zipf(s=1.1) over the set's questions replayed through the service
 with a Redis cache (KEFU_REDIS_URL, else a local redis-server on a free port, else skipped).
 Prints tables; asserts nothing.
@@ -33,6 +40,8 @@ from kefu.pgserver import EmbeddedPostgres, ensure_database, with_database  # no
 from knowledge.cache import AnswerCache  # noqa: E402
 from knowledge.content import read_faq  # noqa: E402
 from knowledge.faq import open_faq_store  # noqa: E402
+from knowledge.pg import get_meta  # noqa: E402
+from knowledge.search import FUSION, PREVIOUS_FUSION, Fusion, fuse, prepare_query  # noqa: E402
 from knowledge.service import KnowledgeService  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -86,6 +95,72 @@ def choose_threshold(rows: list[dict], preds: list[list], mode: str) -> float:
         if right > best:
             best, best_t = right, t
     return best_t
+
+
+def signal_rankings(store, rows: list[dict]) -> list[dict]:
+    """Each question's per-signal candidate rankings, exactly as the store's hybrid search sees them."""
+    out = []
+    with store.db.connection() as conn:
+        version = int(get_meta(conn, "version", "0") or 0)
+        for r in rows:
+            text, lang = prepare_query(r["question"], r["language"])
+            out.append(store.index.rankings(conn, text, lang, store.embedder.embed_query(text), version))
+    return out
+
+
+def top1_rate(fusion: Fusion, items: list[tuple[str, dict]]) -> float:
+    """Top-1 accuracy of `fusion` over [(label, rankings)] (answerable rows only)."""
+    right = 0
+    for label, rankings in items:
+        hits = fuse(rankings, fusion)
+        right += bool(hits) and hits[0].ref == label
+    return right / max(len(items), 1)
+
+
+LEXICAL = (0.0, 0.02, 0.05, 0.1, 0.15, 0.2)
+FAMILIES: dict[str, list[Fusion]] = {
+    "vector (best phrase)": [Fusion("score", (("vector", 1.0),))],
+    "vector + 2nd phrase": [Fusion("score", (("vector", 1.0),), second=a) for a in (0.1, 0.2, 0.3)],
+    "score sum": [Fusion("score", (("vector", 1.0), ("fts", f), ("trgm", t)), second=a)
+                  for a in (0.0, 0.1, 0.2, 0.3) for f in LEXICAL for t in LEXICAL],
+    "weighted RRF": [Fusion("rrf", (("vector", 1.0), ("fts", f), ("trgm", t)), k=k)
+                     for k in (1, 3, 10, 30, 60) for f in (0.0, 0.1, 0.3, 0.5, 1.0) for t in (0.0, 0.1, 0.3, 0.5, 1.0)],
+}
+
+
+def choose(grid: list[Fusion], items: list[tuple[str, dict]]) -> Fusion:
+    """The best of `grid` on `items`; ties go to the smallest lexical weights (the simplest fusion)."""
+    return max(grid, key=lambda f: (top1_rate(f, items), -sum(w for s, w in f.weights if s != "vector"),
+                                    -f.second, -f.k))
+
+
+def fusion_selection(dev: list[tuple[str, dict]], test: list[tuple[str, dict]], hold: list[tuple[str, dict]]) -> None:
+    """Pick the fusion on the dev half only: 5-fold CV per family, then parameters on the whole half."""
+    rng = np.random.default_rng(7)
+    folds = np.array_split(rng.permutation(len(dev)), 5)
+    print("\nfusion selection: the dev half chooses (5-fold CV estimate per family, then the parameters on the "
+          "whole dev half); test half and hold-out are only reported (top-1 on answerable questions)")
+    print("| fusion | CV top-1 (dev, 5-fold) | chosen on dev | top-1 (dev) | top-1 (test) | top-1 (hold-out) |")
+    print("|---|---|---|---|---|---|")
+    best_cv, selected = -1.0, None
+    for family, grid in FAMILIES.items():
+        right = 0.0
+        for fold in folds:
+            held = set(fold.tolist())
+            train = [it for i, it in enumerate(dev) if i not in held]
+            right += top1_rate(choose(grid, train), [dev[i] for i in held]) * len(held)
+        cv = right / len(dev)
+        chosen = choose(grid, dev)
+        if cv > best_cv:
+            best_cv, selected = cv, chosen
+        print(f"| {family} | {cv:.1%} | {chosen.describe()} | {top1_rate(chosen, dev):.1%} | "
+              f"{top1_rate(chosen, test):.1%} | {top1_rate(chosen, hold):.1%} |")
+    for name, fusion in (("in production (FUSION)", FUSION), ("previous (tuned on the whole set)", PREVIOUS_FUSION)):
+        print(f"| {name} | – | {fusion.describe()} | {top1_rate(fusion, dev):.1%} | {top1_rate(fusion, test):.1%} | "
+              f"{top1_rate(fusion, hold):.1%} |")
+    same = selected is not None and selected == FUSION
+    print(f"\nselected by the dev half: {selected.describe() if selected else '-'}; "
+          f"production uses {'the same' if same else 'a DIFFERENT fusion: update knowledge/search.py FUSION'}")
 
 
 def pct(values: list[float], q: float) -> float:
@@ -160,6 +235,12 @@ def main() -> int:
                 m = evaluate(holdout, preds, mode, thresholds[mode])
                 print(f"| {mode} | {m['top1']:.1%} | {m['top3']:.1%} | {m['na_precision']:.1%} | "
                       f"{m['na_recall']:.1%} | {m['served']:.1%} |")
+        answerable = [i for i, r in enumerate(rows) if r["faq_id"]]
+        ranked = signal_rankings(store, rows)
+        hold_ranked = signal_rankings(store, holdout)
+        fusion_selection([(rows[i]["faq_id"], ranked[i]) for i in answerable if i % 2 == 0],
+                         [(rows[i]["faq_id"], ranked[i]) for i in answerable if i % 2 == 1],
+                         [(r["faq_id"], rk) for r, rk in zip(holdout, hold_ranked, strict=True) if r["faq_id"]])
         if args.dump and hybrid_preds is not None:
             with args.dump.open("w", encoding="utf-8") as f:
                 for i, (r, p) in enumerate(zip(rows, hybrid_preds, strict=False)):

@@ -3,7 +3,8 @@
 Configuration is applied lazily (Celery's `on_configure`), so importing this module reads no
 file and opens no connection. Delivery is at-least-once: `acks_late` + `reject_on_worker_lost`
 put a task whose worker died back on the queue, and every task is idempotent, so a redelivery
-never applies its effect twice. Beat runs the monthly model iteration and the nightly warm-up.
+never applies its effect twice. Beat runs the monthly model iteration, the nightly warm-up and report, and the weekly
+ticket clustering.
 
     celery -A kefu.celery_app worker      # what `kefu run` starts
     celery -A kefu.celery_app beat
@@ -41,6 +42,8 @@ def celery_config(broker: str, visibility_timeout: int = VISIBILITY_TIMEOUT_S) -
             "monthly-model-iteration": {"task": "kefu.iterate", "schedule": crontab(minute=0, hour=3, day_of_month=1)},
             "nightly-cache-warmup": {"task": "kefu.warm_cache", "schedule": crontab(minute=30, hour=2)},
             "nightly-report": {"task": "kefu.report", "schedule": crontab(minute=0, hour=4)},
+            "weekly-ticket-clustering": {"task": "kefu.cluster_tickets",
+                                         "schedule": crontab(minute=0, hour=5, day_of_week="mon")},
         },
     }
 

@@ -1,9 +1,10 @@
 """PostgreSQL plumbing shared by the FAQ store and the case library.
 
-A connection pool whose failures become `StoreUnavailable`, and `PhraseIndex`: one table of
-searchable phrases (question + alternatives) with the three hybrid signals. pgvector is used
-when the server has it; otherwise embeddings are stored as REAL[] and ranked in-process (logged
-once), which is exact and fast enough for knowledge bases of a few thousand phrases.
+A connection pool whose failures become `StoreUnavailable`; `PhraseIndex`: one table of
+searchable phrases (question + alternatives) with the three hybrid signals; and `PhraseStore`,
+the part both stores share (schema lock, batch embedding, the hybrid search itself). pgvector is
+used when the server has it; otherwise embeddings are stored as REAL[] and ranked in-process
+(logged once), which is exact and fast enough for knowledge bases of a few thousand phrases.
 """
 
 from __future__ import annotations
@@ -15,8 +16,24 @@ from typing import Any, Iterator, Optional, Sequence
 
 import numpy as np
 
+from knowledge.embed import Embedder, shared_embedder
 from knowledge.errors import BadQuery, StoreUnavailable
-from knowledge.search import best_per_ref, cosine_top, fts_terms, segmented
+from knowledge.search import (
+    FUSION,
+    SECOND,
+    SIGNALS,
+    Fusion,
+    Hit,
+    best_per_ref,
+    best_two_per_ref,
+    bounded_limit,
+    cosine_top,
+    fts_terms,
+    prepare_query,
+    rank_and_calibrate,
+    segmented,
+    segmenter_fingerprint,
+)
 from knowledge.urls import StoreURL
 
 log = logging.getLogger(__name__)
@@ -159,6 +176,21 @@ class PhraseIndex:
             )
         self._matrix = None
 
+    def resegment_if_stale(self, conn: Any) -> int:
+        """Recompute every full-text vector when the lexicon changed since they were written
+        (inside the caller's transaction); the number of phrases re-segmented."""
+        key, current = f"{self.table}_segmenter", segmenter_fingerprint()
+        if get_meta(conn, key) == current:
+            return 0
+        rows = conn.execute(f"SELECT ctid::text, language, phrase FROM {self.table}").fetchall()
+        with conn.cursor() as cur:
+            cur.executemany(
+                f"UPDATE {self.table} SET tsv = to_tsvector(%s::regconfig, %s) WHERE ctid = %s::tid",
+                [("english" if lang == "en" else "simple", segmented(phrase), ctid) for ctid, lang, phrase in rows],
+            )
+        set_meta(conn, key, current)
+        return len(rows)
+
     def _vec(self, v: np.ndarray) -> Any:
         return np.asarray(v, dtype=np.float32) if self.db.has_vector else [float(x) for x in v]
 
@@ -183,11 +215,12 @@ class PhraseIndex:
         ).fetchall()
         out["trgm"] = best_per_ref([r for r in rows if r[1] > 0], limit)
         if qvec is not None:
-            out["vector"] = self._vector_ranking(conn, qvec, language, version, limit)
+            out["vector"], out[SECOND] = self._vector_ranking(conn, qvec, language, version, limit)
         return out
 
     def _vector_ranking(self, conn: Any, qvec: np.ndarray, language: str, version: int,
-                        limit: int) -> list[tuple[str, float]]:
+                        limit: int) -> tuple[list[tuple[str, float]], list[tuple[str, float]]]:
+        """(best cosine per ref, second-best per ref) over the phrases of `language`."""
         if self.db.has_vector:
             q = np.asarray(qvec, dtype=np.float32)
             rows = conn.execute(
@@ -195,7 +228,7 @@ class PhraseIndex:
                 "ORDER BY embedding <=> %s LIMIT %s",
                 (q, language, q, limit * 4),
             ).fetchall()
-            return best_per_ref(rows, limit)
+            return best_two_per_ref([(r[0], float(r[1])) for r in rows], limit)
         cached = self._matrix
         if cached is None or cached[0] != version:
             rows = conn.execute(f"SELECT {self.ref}, language, embedding FROM {self.table}").fetchall()
@@ -206,7 +239,7 @@ class PhraseIndex:
         _, refs, langs, matrix = cached
         mask = np.array([lang == language for lang in langs], dtype=bool)
         if not mask.any():
-            return []
+            return [], []
         picked = [r for r, m in zip(refs, mask, strict=True) if m]
         return cosine_top(np.asarray(qvec, dtype=np.float32), picked, matrix[mask], limit)
 
@@ -234,3 +267,87 @@ def bump_version(conn: Any) -> int:
         "DO UPDATE SET value = (kb_meta.value::int + 1)::text RETURNING value"
     ).fetchone()
     return int(row[0])
+
+
+class PhraseStore:
+    """What the FAQ store and the case library share: one owner table of documents (`columns`
+    starting with `id`) whose phrases live in a `PhraseIndex`. Subclasses set the class constants
+    (trusted names, never user input) and create their own owner table inside `schema()`."""
+
+    owner_table = ""
+    phrase_table = ""
+    ref_column = ""
+    columns = ""
+    schema_lock = 0  # pg_advisory_xact_lock key: two loaders never race on DDL
+
+    def __init__(self, url: StoreURL, embedder: Optional[Embedder] = None, timeout: float = 3.0) -> None:
+        self.url = url
+        self.db = PgDatabase(url, timeout=timeout)
+        self.embedder = embedder or shared_embedder()
+        self.index = PhraseIndex(self.db, self.phrase_table, self.ref_column, self.owner_table)
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({str(self.url)!r})"
+
+    @contextmanager
+    def schema(self) -> Iterator[Any]:
+        """A DDL transaction: lock, kb_meta, the caller's owner table(s), then the phrase index."""
+        with self.db.transaction() as conn:
+            conn.execute(f"SELECT pg_advisory_xact_lock({int(self.schema_lock)})")
+            conn.execute(meta_ddl())
+            yield conn
+            for ddl in self.index.ddl():
+                conn.execute(ddl)
+
+    def embed_all(self, texts: list[str], progress: bool = False, desc: str = "embeddings") -> np.ndarray:
+        """(n, dim) vectors for `texts` (a (0, 1) array when there are none), with a progress bar if asked."""
+        if not texts:
+            return np.zeros((0, 1), dtype=np.float32)
+        if not progress:
+            return self.embedder.embed(texts)
+        from tqdm import tqdm
+
+        chunks = [texts[i : i + 64] for i in range(0, len(texts), 64)]
+        return np.concatenate([self.embedder.embed(c) for c in tqdm(chunks, desc=desc, unit="batch")])
+
+    @contextmanager
+    def upsert_transaction(self, encoder_key: str, counts: dict[str, int]) -> Iterator[Any]:
+        """The transaction an upsert writes in. First, phrases written under another lexicon are
+        re-segmented (same text, new words; this load's rows are segmented afresh anyway); last, the
+        encoder is recorded and the knowledge version bumped when anything searchable changed."""
+        with self.db.transaction() as conn:
+            resegmented = self.index.resegment_if_stale(conn)
+            yield conn
+            set_meta(conn, encoder_key, self.embedder.fingerprint)
+            if resegmented:
+                counts["resegmented"] = resegmented
+            if resegmented or any(counts.get(k) for k in ("inserted", "updated", "reindexed")):
+                counts["version"] = bump_version(conn)
+
+    def hybrid(self, query: object, language: Optional[str], limit: int,
+               signals: tuple[str, ...] = SIGNALS) -> list[tuple[Hit, Any]]:
+        """[(hit, owner row)] best first: fused, calibrated signals over the phrases of `language`.
+
+        BadInput unless `query` is text; [] when nothing in it is searchable. `signals` narrows the
+        fusion (the benchmark's ablations; one signal alone ranks by that signal's raw score only).
+        """
+        text, lang = prepare_query(query, language)
+        if not text:
+            return []
+        qvec = self.embedder.embed_query(text) if "vector" in signals else None
+        with self.db.connection() as conn:
+            version = int(get_meta(conn, "version", "0") or 0)
+            rankings = {k: v for k, v in self.index.rankings(conn, text, lang, qvec, version).items()
+                        if k in signals or (k == SECOND and len(signals) > 1)}
+            fusion = FUSION if len(signals) > 1 else Fusion("score", ((signals[0], 1.0),))
+            hits = rank_and_calibrate(rankings, bounded_limit(limit), fusion)
+            if not hits:
+                return []
+            rows = conn.execute(
+                f"SELECT {self.columns} FROM {self.owner_table} WHERE id = ANY(%s)", ([h.ref for h in hits],)
+            ).fetchall()
+        by_id = {row[0]: row for row in rows}
+        return [(hit, by_id[hit.ref]) for hit in hits if hit.ref in by_id]
+
+    def close(self) -> None:
+        self.db.close()

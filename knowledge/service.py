@@ -8,13 +8,13 @@ to turn into a polite degraded answer.
 from __future__ import annotations
 
 import threading
-from typing import Any, Optional
+from typing import Any, Callable, Optional
 
 from kefu.config import Settings
 from knowledge.answer import Answer
 from knowledge.cache import AnswerCache
 from knowledge.errors import BadInput
-from knowledge.search import clean_query, language_of
+from knowledge.search import prepare_query
 
 # Answers at or above this confidence are given directly; below it routing decides.
 ANSWER_THRESHOLD = 0.5
@@ -33,25 +33,26 @@ class KnowledgeService:
 
     @property
     def faq(self) -> Any:
-        with self._lock:
-            if self._faq is None:
-                from knowledge.faq import open_faq_store
+        from knowledge.faq import open_faq_store
 
-                self._faq = open_faq_store(_require(self.settings).faq_url)
-            return self._faq
+        return self._store("_faq", lambda settings: open_faq_store(settings.faq_url))
 
     @property
     def cases(self) -> Any:
-        with self._lock:
-            if self._cases is None:
-                from knowledge.cases import open_case_store
+        from knowledge.cases import open_case_store
 
-                self._cases = open_case_store(_require(self.settings).cases_url)
-            return self._cases
+        return self._store("_cases", lambda settings: open_case_store(settings.cases_url))
+
+    def _store(self, attr: str, opener: Callable[[Settings], Any]) -> Any:
+        """The store in `attr`, opened from settings on first use (one thread opens it)."""
+        with self._lock:
+            if getattr(self, attr) is None:
+                setattr(self, attr, opener(_require(self.settings)))
+            return getattr(self, attr)
 
     def faq_answers(self, query: str, language: Optional[str] = None, limit: int = 3) -> list[Answer]:
         """Ranked FAQ answers (best first); cached per normalised query and knowledge version."""
-        text, lang = _prepare(query, language)
+        text, lang = prepare_query(query, language)
         if not text:
             return []
         version = self.faq.version()
@@ -63,7 +64,7 @@ class KnowledgeService:
         return answers[:limit]
 
     def similar_cases(self, query: str, language: Optional[str] = None, limit: int = 3) -> list[Answer]:
-        text, lang = _prepare(query, language)
+        text, lang = prepare_query(query, language)
         if not text:
             return []
         return [h.to_answer() for h in self.cases.search(text, lang, limit=limit)]
@@ -87,9 +88,3 @@ def _require(settings: Optional[Settings]) -> Settings:
         raise BadInput("no knowledge-base URL: set KEFU_FAQ_URL or KEFU_POSTGRES_URL")
     return settings
 
-
-def _prepare(query: Any, language: Optional[str]) -> tuple[str, str]:
-    if not isinstance(query, str):
-        raise BadInput("query must be text")
-    text = clean_query(query)
-    return text, (language if language in ("zh", "en") else language_of(text))

@@ -20,6 +20,8 @@ from sanic.response import HTTPResponse
 from handoff import ticket_fields as tf
 from handoff.adapters.base import WebhookRequest
 from handoff.console.app import ApiError, current_session, require_session, same_origin
+from handoff.console.corrections import check_intent, record_correction
+from handoff.console.live import live_payload, queue_state
 from handoff.console.pages import DISPOSITIONS
 from handoff.console.users import Agent
 from handoff.tickets import AlreadyClaimed, Ticket
@@ -174,29 +176,38 @@ def register(app: Sanic) -> None:  # noqa: C901 - one place that lists every rou
 
     @app.get("/api/metrics")
     async def metrics(request: Request) -> HTTPResponse:
-        agent = (await require_session(request, csrf=False)).agent
-        if not agent.is_supervisor:
-            raise ApiError("supervisors only", 403)
+        require_supervisor((await require_session(request, csrf=False)).agent)
         async with app.ctx.pool.connection() as conn:
-            cur = await conn.execute(
-                "SELECT queue, count(*) FILTER (WHERE status = 'waiting'), count(*) FILTER (WHERE status = 'assigned'),"
-                " EXTRACT(EPOCH FROM clock_timestamp() - min(created_at) FILTER (WHERE status = 'waiting'))::float8 "
-                "FROM handoff_tickets WHERE status IN ('waiting', 'assigned') GROUP BY queue ORDER BY queue"
-            )
-            per_queue = [
-                {"queue": q, "waiting": w, "assigned": a, "oldest_wait_seconds": round(o or 0, 1)}
-                for q, w, a, o in await cur.fetchall()
-            ]
             cur = await conn.execute(
                 "SELECT count(*), avg(rating)::float8 FROM handoff_tickets "
                 "WHERE status = 'closed' AND closed_at >= date_trunc('day', now())"
             )
             closed_today, avg_rating = await cur.fetchone()
         return response.json(
-            {"queues": per_queue, "closed_today": closed_today,
+            {"queues": await queue_state(app.ctx.pool), "closed_today": closed_today,
              "avg_rating_today": round(avg_rating, 2) if avg_rating is not None else None,
              "agents_online": sorted(app.ctx.online)}
         )
+
+    @app.get("/api/metrics/live")
+    async def live_metrics(request: Request) -> HTTPResponse:
+        """The report's metrics over `?window=` (default 24h, `today`, up to 7d), cached a few seconds."""
+        require_supervisor((await require_session(request, csrf=False)).agent)
+        windows = request.get_args(keep_blank_values=True).getlist("window") or []
+        if len(windows) > 1:
+            raise ApiError("give window at most once", 400)
+        return response.json(await live_payload(app, windows[0] if windows else None))
+
+    @app.post("/api/tickets/<ticket_id>/correction")
+    async def correction(request: Request, ticket_id: str) -> HTTPResponse:
+        """The agent's correct intent for the customer's message (`kefu iterate` proposes it as an example)."""
+        agent = (await require_session(request, csrf=True)).agent
+        intent = check_intent(body_json(request).get("intent"))
+        ticket = await visible_ticket(app, agent, ticket_id)
+        if ticket.agent != agent.name and not agent.is_supervisor:
+            raise ApiError("only the ticket's agent or a supervisor may correct it", 403)
+        detail = await record_correction(app.ctx.pool, ticket.id, intent, agent.name)
+        return response.json({"ticket_id": ticket.id, "reason_detail": detail})
 
     @app.websocket("/ws/tickets/<ticket_id>")
     async def ticket_socket(request: Request, ws: Any, ticket_id: str) -> None:
@@ -252,6 +263,11 @@ def register(app: Sanic) -> None:  # noqa: C901 - one place that lists every rou
             except (AlreadyClaimed, NotFound, BadInput) as exc:
                 log.info("webhook %s: ignored a message for ticket %s: %s", adapter.name, message.ticket_id, exc)
         return response.json(reply if reply is not None else {"ok": True})
+
+
+def require_supervisor(agent: Agent) -> None:
+    if not agent.is_supervisor:
+        raise ApiError("supervisors only", 403)
 
 
 def int_arg(raw: Optional[str], default: int) -> int:

@@ -28,12 +28,14 @@ from sanic.response import HTTPResponse
 from handoff.adapters import LiveChatAdapter, adapter_class
 from handoff.adapters.base import AdapterLinks
 from handoff.console import pages
+from handoff.console.live import LiveCache
 from handoff.console.users import AgentStore, Session
 from handoff.rasa_api import RATING_ACTION, RasaClient
 from handoff.relay import Hub, Relay
 from handoff.tickets import TicketStore
 from handoff.tracker_events import TrackerEvents
 from kefu.errors import BadInput, KefuError, NotFound, StoreUnavailable
+from kefu.iterate.intents import domain_intents
 
 log = logging.getLogger(__name__)
 
@@ -164,6 +166,7 @@ def create_app(config: ConsoleConfig, name: str = "kefu_console") -> Sanic:
         app.ctx.adapter = adapter
         app.ctx.hub = Hub()
         app.ctx.online = {}
+        app.ctx.live_cache = LiveCache()
         app.ctx.events = TrackerEvents(pool)
         app.ctx.relay = Relay(app.ctx.tickets, app.ctx.events, app.ctx.rasa, adapter, app.ctx.hub,
                               interval=config.relay_interval, rating_action=config.rating_action)
@@ -265,7 +268,8 @@ def create_app(config: ConsoleConfig, name: str = "kefu_console") -> Sanic:
         session = await current_session(request)
         if session is None:
             return response.redirect("/login")
-        return html_page(request, pages.console_page(language(request), session.agent.public(), session.csrf))
+        return html_page(request, pages.console_page(language(request), session.agent.public(), session.csrf,
+                                                     domain_intents()))
 
     @app.get("/supervisor")
     async def supervisor(request: Request) -> HTTPResponse:
@@ -274,7 +278,8 @@ def create_app(config: ConsoleConfig, name: str = "kefu_console") -> Sanic:
             return response.redirect("/login")
         if not session.agent.is_supervisor:
             raise ApiError("supervisors only", 403)
-        return html_page(request, pages.supervisor_page(language(request), session.agent.public(), session.csrf))
+        return html_page(request, pages.supervisor_page(language(request), session.agent.public(), session.csrf,
+                                                        domain_intents()))
 
     from handoff.console import api
 

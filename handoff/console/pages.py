@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import html
 import json
-from typing import Any, Optional
+from typing import Any, Optional, Sequence
 
 LANGUAGES = ("zh", "en")
 
@@ -28,6 +28,12 @@ STRINGS: dict[str, dict[str, str]] = {
         "channel": "渠道", "closed": "已结束", "error": "出错了", "seconds": "秒",
         "resolved": "已解决", "follow_up": "需跟进", "escalated": "已升级", "no_response": "客户无响应",
         "spam": "垃圾信息", "duplicate": "重复",
+        "live_window": "统计窗口", "automation_rate": "自动化率", "escalation_rate": "转人工率",
+        "fallback_rate": "兜底率", "aht_bot": "平均处理时长·机器人", "aht_human": "平均处理时长·人工",
+        "csat_mean": "满意度均分", "csat_response_rate": "评价率", "conversations": "会话数",
+        "escalations_by_queue": "各队列转人工", "count": "数量", "rate": "比率", "queue": "队列",
+        "now_waiting": "当前等待", "now_assigned": "当前处理中", "corrected_intent": "正确意图",
+        "no_correction": "（不修改意图）",
     },
     "en": {
         "title": "Agent console", "login": "Log in", "name": "User name", "password": "Password", "logout": "Log out",
@@ -43,6 +49,12 @@ STRINGS: dict[str, dict[str, str]] = {
         "conversation": "Conversation", "channel": "Channel", "closed": "closed", "error": "Something went wrong",
         "seconds": "s", "resolved": "Resolved", "follow_up": "Follow-up needed", "escalated": "Escalated",
         "no_response": "No response", "spam": "Spam", "duplicate": "Duplicate",
+        "live_window": "Window", "automation_rate": "Automation rate", "escalation_rate": "Escalation rate",
+        "fallback_rate": "Fallback rate", "aht_bot": "AHT bot", "aht_human": "AHT human",
+        "csat_mean": "CSAT mean", "csat_response_rate": "CSAT response rate", "conversations": "Conversations",
+        "escalations_by_queue": "Escalations by queue", "count": "Count", "rate": "Rate", "queue": "Queue",
+        "now_waiting": "Waiting now", "now_assigned": "Assigned now",
+        "corrected_intent": "Correct intent", "no_correction": "(intent was right)",
     },
 }
 
@@ -112,22 +124,26 @@ def _nav(lang: str, agent: dict[str, Any], csrf: str) -> str:
     return f"{links} {who} {logout} "
 
 
-def console_page(lang: str, agent: dict[str, Any], csrf: str) -> str:
+def console_page(lang: str, agent: dict[str, Any], csrf: str, intents: Sequence[str] = ()) -> str:
     t = STRINGS[lang]
     body = f"""<main class="console">
 <section class="queues" aria-label="{html.escape(t["queues"])}"><h2>{html.escape(t["queues"])}</h2>
 <div id="queues"></div></section>
 <section class="ticket" id="ticket"><p class="hint">{html.escape(t["select_ticket"])}</p></section>
 </main>"""
-    return _layout(lang, t["console"], _nav(lang, agent, csrf), body, {"page": "console", "agent": agent, "csrf": csrf})
+    data = {"page": "console", "agent": agent, "csrf": csrf, "intents": list(intents)}
+    return _layout(lang, t["console"], _nav(lang, agent, csrf), body, data)
 
 
-def supervisor_page(lang: str, agent: dict[str, Any], csrf: str) -> str:
+def supervisor_page(lang: str, agent: dict[str, Any], csrf: str, intents: Sequence[str] = ()) -> str:
     t = STRINGS[lang]
     body = f"""<main class="supervisor">
-<section><h2>{html.escape(t["metrics"])}</h2><div id="metrics"></div></section>
+<section><h2>{html.escape(t["metrics"])}</h2><div id="metrics"></div>
+<div class="live-head"><label>{html.escape(t["live_window"])} <select id="live-window">
+<option value="today">today</option><option value="1h">1h</option><option value="24h" selected>24h</option>
+<option value="7d">7d</option></select></label></div><div id="live-metrics"></div></section>
 <div class="console"><section><h2>{html.escape(t["queues"])}</h2><div id="queues"></div></section>
 <section class="ticket" id="ticket"><p class="hint">{html.escape(t["select_ticket"])}</p></section></div>
 </main>"""
-    data = {"page": "supervisor", "agent": agent, "csrf": csrf}
+    data = {"page": "supervisor", "agent": agent, "csrf": csrf, "intents": list(intents)}
     return _layout(lang, t["supervisor"], _nav(lang, agent, csrf), body, data)

@@ -68,7 +68,12 @@ def main(args: argparse.Namespace, settings: Settings) -> int:
         print(json.dumps(registry.state(), indent=2, ensure_ascii=False))
         return 0
     if args.action == "rollback":
-        print(f"current model: {registry.rollback(args.to)}")
+        from kefu.iterate.loop import rollback
+
+        result = rollback(cfg, args.to)
+        served = result["served"]
+        where = f", serving {served['path']} (Rasa: {served['reload']})" if served.get("installed") else ""
+        print(f"current model: {result['current']}{where}")
         return 0
     from kefu.iterate.loop import run_iteration
 

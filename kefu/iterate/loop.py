@@ -24,6 +24,7 @@ from kefu.errors import ConfigError, KefuError
 from kefu.iterate.proposals import Proposals, collect_corrections
 from kefu.iterate.registry import Registry
 from kefu.iterate.scoring import compare
+from kefu.iterate.serving import Serving, install, project_serving
 
 log = logging.getLogger("kefu.iterate")
 
@@ -37,6 +38,9 @@ class IterationConfig:
     threshold: float = 0.5
     tolerance: float = 0.0
     env: dict[str, str] = field(default_factory=dict)
+    domain: Optional[Path] = None  # with a domain, candidates are full models (NLU + dialogue policies)
+    core_data: list[Path] = field(default_factory=list)  # stories and rules of a full model
+    serving: Optional[Serving] = None  # where a promoted model goes into service (None: registry only)
 
 
 def _hash_paths(paths: list[Path]) -> str:
@@ -63,7 +67,7 @@ def _run_worker(cfg: IterationConfig, args: list[str]) -> dict[str, Any]:
 
 def run_iteration(cfg: IterationConfig, url: Optional[str] = None) -> dict[str, Any]:
     """Collect new proposals (when `url` is given), then train and judge a candidate if the data changed."""
-    for path in (cfg.config, cfg.eval_file, *cfg.data):
+    for path in (cfg.config, cfg.eval_file, *cfg.data, *cfg.core_data, *([cfg.domain] if cfg.domain else [])):
         if not path.exists():
             raise ConfigError(f"iteration input {path} does not exist")
     registry, proposals = Registry(cfg.registry), Proposals(cfg.registry)
@@ -76,7 +80,8 @@ def run_iteration(cfg: IterationConfig, url: Optional[str] = None) -> dict[str, 
     accepted = proposals.accepted_file()
     train_paths = [*cfg.data, *([accepted] if accepted else [])]
     eval_hash = _hash_paths([cfg.eval_file])
-    data_hash = _hash_paths([cfg.config, *train_paths]) + "-" + eval_hash
+    dialogue = [cfg.domain, *cfg.core_data] if cfg.domain else []
+    data_hash = _hash_paths([cfg.config, *train_paths, *dialogue]) + "-" + eval_hash
     seen = registry.find_by_hash(data_hash)
     if seen is not None:
         log.info("nothing new to train: data %s is model %s (%s)", data_hash, seen["version"], seen["status"])
@@ -90,11 +95,17 @@ def run_iteration(cfg: IterationConfig, url: Optional[str] = None) -> dict[str, 
     args = ["--out-dir", str(models), "--name", version]
     for p in train_paths:
         args += ["--data", str(p)]
+    if cfg.domain:
+        args += ["--domain", str(cfg.domain)]
+        for p in cfg.core_data:
+            args += ["--core-data", str(p)]
     res = _run_worker(cfg, args)
     metrics = res["metrics"]
     reasons = compare(metrics, current["metrics"], cfg.tolerance) if current else []
     status = "refused" if reasons else "promoted"
     shutil.rmtree(models / f"{version}-data", ignore_errors=True)
+    # serve first: a model that cannot go into service is not recorded as the current one
+    served = install(res["model"], cfg.serving) if status == "promoted" else {"installed": False}
     registry.record(version, model=res["model"], data_hash=data_hash, metrics=metrics, status=status,
                     reasons=reasons, eval_hash=eval_hash)
     line = ", ".join(f"{k} {v:.3f}" for k, v in metrics.items())
@@ -104,19 +115,36 @@ def run_iteration(cfg: IterationConfig, url: Optional[str] = None) -> dict[str, 
         log.warning("refuse %s: worse than %s on %s", version, current["version"], "; ".join(reasons))
     else:
         log.info("promote %s over %s: %s", version, current["version"], line)
-    return {"status": status, "version": version, "metrics": metrics, "reasons": reasons,
+    return {"status": status, "version": version, "metrics": metrics, "reasons": reasons, "served": served,
             "previous": current["version"] if current else None,
             "previous_metrics": current["metrics"] if current else None, "collected": len(collected),
             "dropped_eval_overlap": res.get("dropped_eval_overlap", 0)}
 
 
+def rollback(cfg: IterationConfig, to: Optional[str] = None) -> dict[str, Any]:
+    """Make the previous promoted model (or `to`) current again and put its archive into service."""
+    served: dict[str, Any] = {}
+
+    def serve(entry: dict[str, Any]) -> None:  # inside the registry's lock: a failure changes nothing
+        served.update(install(entry["model"], cfg.serving))
+
+    target = Registry(cfg.registry).rollback(to, before_commit=serve)
+    log.info("rolled back to %s", target)
+    return {"current": target, "served": served}
+
+
 def project_config(settings: Settings, registry: Optional[str] = None) -> IterationConfig:
-    """The project's iteration: the real pipeline and NLU data, the frozen set in data/iterate/."""
+    """The project's iteration: the real pipeline, NLU and dialogue data (candidates are full models the
+    Rasa server can serve), the frozen set in data/iterate/, and the archive `kefu run` serves."""
+    rasa = PROJECT_ROOT / "rasa_project"
     return IterationConfig(
         registry=Path(registry) if registry else settings.model_dir / "registry",
-        config=PROJECT_ROOT / "rasa_project" / "config.yml",
-        data=[PROJECT_ROOT / "rasa_project" / "data" / "nlu"],
+        config=rasa / "config.yml",
+        data=[rasa / "data" / "nlu"],
         eval_file=PROJECT_ROOT / "data" / "iterate" / "eval_nlu.yml",
+        domain=rasa / "domain",
+        core_data=sorted((rasa / "data").glob("*.yml")),
+        serving=project_serving(settings),
     )
 
 

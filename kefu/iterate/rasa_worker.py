@@ -57,6 +57,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--name", default="candidate")
     p.add_argument("--threshold", type=float, default=0.5)
     p.add_argument("--result", required=True)
+    p.add_argument("--domain", help="train a full model (NLU + dialogue) with this domain")
+    p.add_argument("--core-data", action="append", default=[], help="stories/rules for a full model (repeatable)")
     args = p.parse_args(argv)
     import logging
 
@@ -69,7 +71,13 @@ def main(argv: list[str] | None = None) -> int:
 
         eval_texts = {(ex.get("text") or "").strip().lower() for ex in load_data(args.eval).intent_examples}
         data_path, dropped = _merged_training_data(args.data, eval_texts, Path(args.out_dir) / f"{args.name}-data")
-        model = train_nlu(args.config, str(data_path), args.out_dir, fixed_model_name=args.name)
+        if args.domain:  # a model the Rasa server can serve: NLU and dialogue policies
+            from rasa.model_training import train
+
+            model = train(args.domain, args.config, [str(data_path), *args.core_data], args.out_dir,
+                          fixed_model_name=args.name).model
+        else:
+            model = train_nlu(args.config, str(data_path), args.out_dir, fixed_model_name=args.name)
         if not model:
             print("training failed", file=sys.stderr)
             return 1

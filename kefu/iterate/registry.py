@@ -14,7 +14,7 @@ import os
 import time
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Iterator, Optional
+from typing import Any, Callable, Iterator, Optional
 
 from kefu.errors import BadInput, NotFound
 
@@ -88,8 +88,12 @@ class Registry:
                 if v["version"] == version:
                     v["metrics"], v["eval_hash"] = metrics, eval_hash
 
-    def rollback(self, to: Optional[str] = None) -> str:
-        """Make the previously promoted model (or `to`) current again; returns the new current version."""
+    def rollback(self, to: Optional[str] = None,
+                 before_commit: Optional[Callable[[dict[str, Any]], None]] = None) -> str:
+        """Make the previously promoted model (or `to`) current again; returns the new current version.
+
+        `before_commit(entry)` runs under the lock before the registry is written (e.g. putting the
+        archive into service); if it raises, the registry is left as it was."""
         with self._locked() as doc:
             current = doc["current"]
             if current is None:
@@ -99,6 +103,8 @@ class Registry:
             entry = next((v for v in doc["versions"] if v["version"] == target), None)
             if entry is None or entry["status"] not in ("promoted", "rolled_back") or target == current:
                 raise BadInput(f"cannot roll back from {current} to {target!r}: not a previously promoted model")
+            if before_commit is not None:
+                before_commit(entry)
             for v in doc["versions"]:
                 if v["version"] == current:
                     v["status"] = "rolled_back"

@@ -8,7 +8,7 @@ import time
 from kefu.config import Settings
 from kefu.errors import BadInput, StoreUnavailable
 
-TASKS = ("report", "warm_cache", "ingest_knowledge", "iterate")
+TASKS = ("report", "warm_cache", "ingest_knowledge", "iterate", "cluster_tickets")
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:

@@ -83,14 +83,15 @@ def report(since: str = "7d", until: Optional[float] = None, out: Optional[str] 
 
 
 @app.task(name="kefu.warm_cache", **RETRY)
-def warm_cache(top: int = 50, since: str = "7d") -> dict[str, Any]:
-    """Answer the most frequent customer questions of the period once, filling the answer cache."""
+def warm_cache(top: int = 50, since: str = "7d", until: Optional[float] = None) -> dict[str, Any]:
+    """Answer the most frequent customer questions of the period ending at `until` (default now) once,
+    filling the answer cache."""
     from analytics.database import tracker_database
     from analytics.loader import Period, parse_since
     from kefu.jobs.questions import top_questions
 
     settings = _settings()
-    end = time.time()
+    end = float(until) if until is not None else time.time()
     with tracker_database(settings) as url:
         questions = top_questions(url, Period(end - parse_since(since), end), top)
     from knowledge.service import KnowledgeService
@@ -136,3 +137,24 @@ def iterate(registry: Optional[str] = None) -> dict[str, Any]:
     from kefu.iterate.loop import run_from_settings
 
     return run_from_settings(_settings(), registry)
+
+
+@app.task(name="kefu.cluster_tickets", **RETRY)
+def cluster_tickets(eps: Optional[float] = None, min_samples: Optional[int] = None,
+                    answered_above: Optional[float] = None) -> dict[str, Any]:
+    """`kefu kb cluster` as a job: group the imported tickets the FAQ cannot answer into pending FAQ
+    suggestions. Idempotent: each run replaces the pending suggestions (reviewed ones are kept)."""
+    from kefu.errors import ConfigError
+    from knowledge.review import suggest
+    from knowledge.tickets import TicketStore
+
+    settings = _settings()
+    if not settings.faq_url:
+        raise ConfigError("no knowledge-base database: set KEFU_POSTGRES_URL or KEFU_FAQ_URL")
+    store = TicketStore(settings.faq_url)
+    try:
+        report = suggest(store, settings, eps=eps, min_samples=min_samples, answered_above=answered_above)
+        pending = store.suggestions("pending")
+    finally:
+        store.close()
+    return {"pending": len(pending), "tickets": sum(s["size"] for s in pending), "report": report[:4000]}

@@ -13,7 +13,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any, Optional, Protocol
 
 from knowledge.answer import Answer
-from knowledge.errors import ValidationFailed
+from knowledge.rows import check_common, parse_unique
 from knowledge.urls import StoreURL, load_backend
 
 BACKENDS = {
@@ -55,17 +55,9 @@ class Case:
 def parse_case(row: Any, where: str, problems: list[tuple[str, str]]) -> Optional[Case]:
     """Validate one raw case; append (where, what) problems and return None when invalid."""
     before = len(problems)
-    if not isinstance(row, dict):
-        problems.append((where, f"expected an object, got {type(row).__name__}"))
+    if not check_common(row, where, problems, FIELDS, ID_RE):
         return None
-    unknown = sorted(set(map(str, row)) - FIELDS)
-    if unknown:
-        problems.append((where, f"unknown field(s): {', '.join(unknown)}"))
     cid = row.get("id")
-    if not isinstance(cid, str) or not ID_RE.match(cid):
-        problems.append((where, f"id must match {ID_RE.pattern}, got {str(cid)[:40]!r}"))
-    if row.get("language") not in ("zh", "en"):
-        problems.append((where, f"language must be zh or en, got {str(row.get('language'))[:10]!r}"))
     texts = {}
     for key, required, limit in (("question", True, 500), ("resolution", True, MAX_TEXT), ("category", False, 64),
                                  ("date", False, 10)):
@@ -104,21 +96,7 @@ def parse_case(row: Any, where: str, problems: list[tuple[str, str]]) -> Optiona
 
 def parse_cases(rows: list[tuple[str, Any]]) -> list[Case]:
     """Validate [(where, raw)]; raise ValidationFailed listing every problem (nothing is written)."""
-    problems: list[tuple[str, str]] = []
-    cases: list[Case] = []
-    seen: dict[str, str] = {}
-    for where, row in rows:
-        case = parse_case(row, where, problems)
-        if case is None:
-            continue
-        if case.id in seen:
-            problems.append((where, f"duplicate id {case.id!r} (first at {seen[case.id]})"))
-            continue
-        seen[case.id] = where
-        cases.append(case)
-    if problems:
-        raise ValidationFailed(problems)
-    return cases
+    return parse_unique(rows, parse_case)
 
 
 @dataclass

@@ -17,7 +17,7 @@ from typing import Any, Optional
 from knowledge.cases import Case, CaseHit
 from knowledge.embed import Embedder, shared_embedder
 from knowledge.errors import BadInput, BadQuery, NotFound, StoreUnavailable
-from knowledge.search import clean_query, language_of, rank_and_calibrate, segmented
+from knowledge.search import bounded_limit, prepare_query, rank_and_calibrate, segmented
 from knowledge.urls import StoreURL
 
 log = logging.getLogger(__name__)
@@ -157,13 +157,10 @@ class ElasticsearchCaseStore:
         return [{"index": self.index}, full_text, {"index": self.index}, knn]
 
     def search(self, query: str, language: Optional[str] = None, limit: int = 5) -> list[CaseHit]:
-        if not isinstance(query, str):
-            raise BadInput("query must be text")
-        text = clean_query(query)
+        text, lang = prepare_query(query, language)
         if not text:
             return []
-        lang = language if language in ("zh", "en") else language_of(text)
-        limit = max(1, min(int(limit), 50))
+        limit = bounded_limit(limit)
         qvec = [float(x) for x in self.embedder.embed_query(text)]
         body = self.search_body(text, lang, qvec, CANDIDATES)
         result = self._call(lambda: self.client.msearch(searches=body))

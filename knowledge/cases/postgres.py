@@ -6,11 +6,8 @@ import json
 from typing import Any, Optional
 
 from knowledge.cases import Case, CaseHit
-from knowledge.embed import Embedder, shared_embedder
-from knowledge.errors import BadInput, NotFound
-from knowledge.pg import PgDatabase, PhraseIndex, bump_version, get_meta, meta_ddl, set_meta
-from knowledge.search import clean_query, language_of, rank_and_calibrate
-from knowledge.urls import StoreURL
+from knowledge.errors import NotFound
+from knowledge.pg import PhraseStore, get_meta
 
 COLUMNS = "id, language, question, resolution, excerpt, category, satisfaction, tags, case_date"
 
@@ -20,22 +17,17 @@ def _case(row: Any) -> Case:
     return Case(row[0], row[1], row[2], row[3], turns, row[5], row[6], tuple(row[7] or ()), row[8] or "")
 
 
-class PostgresCaseStore:
+class PostgresCaseStore(PhraseStore):
     """`postgresql://...` — tables kb_case and kb_case_phrase (shares kb_meta's version with the FAQ)."""
 
-    def __init__(self, url: StoreURL, embedder: Optional[Embedder] = None, timeout: float = 3.0) -> None:
-        self.url = url
-        self.db = PgDatabase(url, timeout=timeout)
-        self.embedder = embedder or shared_embedder()
-        self.index = PhraseIndex(self.db, "kb_case_phrase", "case_id", "kb_case")
-
-    def __repr__(self) -> str:
-        return f"PostgresCaseStore({str(self.url)!r})"
+    owner_table = "kb_case"
+    phrase_table = "kb_case_phrase"
+    ref_column = "case_id"
+    columns = COLUMNS
+    schema_lock = 7305002
 
     def ensure_schema(self) -> None:
-        with self.db.transaction() as conn:
-            conn.execute("SELECT pg_advisory_xact_lock(7305002)")
-            conn.execute(meta_ddl())
+        with self.schema() as conn:
             conn.execute(
                 """CREATE TABLE IF NOT EXISTS kb_case (
                     id TEXT PRIMARY KEY, language TEXT NOT NULL CHECK (language IN ('zh', 'en')),
@@ -44,8 +36,6 @@ class PostgresCaseStore:
                     tags TEXT[] NOT NULL DEFAULT '{}', case_date TEXT NOT NULL DEFAULT '',
                     content_hash TEXT NOT NULL, updated_at TIMESTAMPTZ NOT NULL DEFAULT now())"""
             )
-            for ddl in self.index.ddl():
-                conn.execute(ddl)
 
     def upsert(self, cases: list[Case], progress: bool = False) -> dict[str, int]:
         """Insert or update changed cases in one transaction; unchanged ones are skipped."""
@@ -54,17 +44,9 @@ class PostgresCaseStore:
             known = dict(conn.execute("SELECT id, content_hash FROM kb_case").fetchall())
             reembed = get_meta(conn, "case_encoder") != self.embedder.fingerprint
         todo = [c for c in cases if reembed or known.get(c.id) != c.content_hash()]
-        texts = [c.question for c in todo]
-        if progress and texts:
-            import numpy as np
-            from tqdm import tqdm
-
-            chunks = [texts[i : i + 64] for i in range(0, len(texts), 64)]
-            vectors = np.concatenate([self.embedder.embed(c) for c in tqdm(chunks, desc="case embeddings")])
-        else:
-            vectors = self.embedder.embed(texts) if texts else None
+        vectors = self.embed_all([c.question for c in todo], progress, "case embeddings")
         counts = {"inserted": 0, "updated": 0, "unchanged": len(cases) - len(todo)}
-        with self.db.transaction() as conn:
+        with self.upsert_transaction("case_encoder", counts) as conn:
             for i, c in enumerate(todo):
                 counts["updated" if c.id in known else "inserted"] += 1
                 conn.execute(
@@ -78,9 +60,6 @@ class PostgresCaseStore:
                      c.category, c.satisfaction, list(c.tags), c.date, c.content_hash()),
                 )
                 self.index.replace(conn, c.id, c.language, [c.question], vectors[i : i + 1])
-            set_meta(conn, "case_encoder", self.embedder.fingerprint)
-            if todo:
-                counts["version"] = bump_version(conn)
         return counts
 
     def get(self, case_id: str) -> Case:
@@ -95,21 +74,4 @@ class PostgresCaseStore:
             return [_case(r) for r in conn.execute(f"SELECT {COLUMNS} FROM kb_case ORDER BY id").fetchall()]
 
     def search(self, query: str, language: Optional[str] = None, limit: int = 5) -> list[CaseHit]:
-        if not isinstance(query, str):
-            raise BadInput("query must be text")
-        text = clean_query(query)
-        if not text:
-            return []
-        lang = language if language in ("zh", "en") else language_of(text)
-        qvec = self.embedder.embed_query(text)
-        with self.db.connection() as conn:
-            version = int(get_meta(conn, "version", "0") or 0)
-            hits = rank_and_calibrate(self.index.rankings(conn, text, lang, qvec, version), max(1, min(limit, 50)))
-            if not hits:
-                return []
-            rows = conn.execute(f"SELECT {COLUMNS} FROM kb_case WHERE id = ANY(%s)", ([h.ref for h in hits],))
-            cases = {r[0]: _case(r) for r in rows.fetchall()}
-        return [CaseHit(cases[h.ref], h.confidence, h.scores) for h in hits if h.ref in cases]
-
-    def close(self) -> None:
-        self.db.close()
+        return [CaseHit(_case(row), h.confidence, h.scores) for h, row in self.hybrid(query, language, limit)]

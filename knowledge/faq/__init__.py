@@ -13,7 +13,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any, Optional, Protocol
 
 from knowledge.answer import Answer
-from knowledge.errors import ValidationFailed
+from knowledge.rows import check_common, parse_unique
 from knowledge.urls import StoreURL, load_backend
 
 BACKENDS = {
@@ -21,7 +21,6 @@ BACKENDS = {
     "postgres": "knowledge.faq.postgres:PostgresFaqStore",
 }
 STATUSES = ("draft", "published", "retired")
-LANGUAGES = ("zh", "en")
 ID_RE = re.compile(r"^[a-z0-9][a-z0-9_.-]{1,63}$")
 LIMITS = {"question": 300, "answer": 4000, "category": 64, "tag": 40, "tags": 20, "alternatives": 20}
 FIELDS = {"id", "language", "question", "alternatives", "answer", "category", "tags", "status"}
@@ -90,18 +89,9 @@ def _texts(row: dict, key: str, where: str, problems: list, each: int, count: in
 def parse_entry(row: Any, where: str, problems: list[tuple[str, str]]) -> Optional[FaqEntry]:
     """Validate one raw row; append (where, what) problems and return None when it is invalid."""
     before = len(problems)
-    if not isinstance(row, dict):
-        problems.append((where, f"expected a mapping, got {type(row).__name__}"))
+    if not check_common(row, where, problems, FIELDS, ID_RE):
         return None
-    unknown = sorted(set(map(str, row)) - FIELDS)
-    if unknown:
-        problems.append((where, f"unknown field(s): {', '.join(unknown)}"))
-    fid = row.get("id")
-    if not isinstance(fid, str) or not ID_RE.match(fid):
-        problems.append((where, f"id must match {ID_RE.pattern}, got {str(fid)[:40]!r}"))
-    language = row.get("language")
-    if language not in LANGUAGES:
-        problems.append((where, f"language must be one of {LANGUAGES}, got {str(language)[:10]!r}"))
+    fid, language = row.get("id"), row.get("language")
     status = row.get("status", "published")
     if status not in STATUSES:
         problems.append((where, f"status must be one of {STATUSES}, got {str(status)[:20]!r}"))
@@ -117,21 +107,7 @@ def parse_entry(row: Any, where: str, problems: list[tuple[str, str]]) -> Option
 
 def parse_entries(rows: list[tuple[str, Any]]) -> list[FaqEntry]:
     """Validate [(where, raw row)]; raise ValidationFailed with every problem (nothing partial)."""
-    problems: list[tuple[str, str]] = []
-    entries: list[FaqEntry] = []
-    seen: dict[str, str] = {}
-    for where, row in rows:
-        entry = parse_entry(row, where, problems)
-        if entry is None:
-            continue
-        if entry.id in seen:
-            problems.append((where, f"duplicate id {entry.id!r} (first at {seen[entry.id]})"))
-            continue
-        seen[entry.id] = where
-        entries.append(entry)
-    if problems:
-        raise ValidationFailed(problems)
-    return entries
+    return parse_unique(rows, parse_entry)
 
 
 @dataclass

@@ -5,16 +5,13 @@ from __future__ import annotations
 import logging
 from typing import Any, Optional
 
-from knowledge.embed import Embedder, shared_embedder
-from knowledge.errors import BadInput, NotFound
+from knowledge.errors import NotFound
 from knowledge.faq import FaqEntry, SearchResult
-from knowledge.pg import PgDatabase, PhraseIndex, bump_version, get_meta, meta_ddl, set_meta
-from knowledge.search import SIGNALS, clean_query, language_of, rank_and_calibrate
-from knowledge.urls import StoreURL
+from knowledge.pg import PhraseStore, get_meta
+from knowledge.search import SIGNALS
 
 log = logging.getLogger(__name__)
 COLUMNS = "id, language, question, alternatives, answer, category, tags, status, version, updated_at"
-MAX_LIMIT = 50
 
 
 def _entry(row: Any) -> FaqEntry:
@@ -25,22 +22,17 @@ def _entry(row: Any) -> FaqEntry:
     )
 
 
-class PostgresFaqStore:
+class PostgresFaqStore(PhraseStore):
     """`postgresql://user:pw@host/db` — tables kb_faq, kb_faq_history, kb_faq_phrase, kb_meta."""
 
-    def __init__(self, url: StoreURL, embedder: Optional[Embedder] = None, timeout: float = 3.0) -> None:
-        self.url = url
-        self.db = PgDatabase(url, timeout=timeout)
-        self.embedder = embedder or shared_embedder()
-        self.index = PhraseIndex(self.db, "kb_faq_phrase", "faq_id", "kb_faq")
-
-    def __repr__(self) -> str:
-        return f"PostgresFaqStore({str(self.url)!r})"
+    owner_table = "kb_faq"
+    phrase_table = "kb_faq_phrase"
+    ref_column = "faq_id"
+    columns = COLUMNS
+    schema_lock = 7305001
 
     def ensure_schema(self) -> None:
-        with self.db.transaction() as conn:
-            conn.execute("SELECT pg_advisory_xact_lock(7305001)")  # two loaders never race on DDL
-            conn.execute(meta_ddl())
+        with self.schema() as conn:
             conn.execute(
                 """CREATE TABLE IF NOT EXISTS kb_faq (
                     id TEXT PRIMARY KEY, language TEXT NOT NULL CHECK (language IN ('zh', 'en')),
@@ -57,8 +49,6 @@ class PostgresFaqStore:
                     category TEXT NOT NULL, tags TEXT[] NOT NULL, status TEXT NOT NULL, note TEXT NOT NULL,
                     changed_at TIMESTAMPTZ NOT NULL DEFAULT now(), PRIMARY KEY (faq_id, version))"""
             )
-            for ddl in self.index.ddl():
-                conn.execute(ddl)
 
     def upsert(self, entries: list[FaqEntry], note: str = "load", progress: bool = False) -> dict[str, int]:
         """Insert new and changed entries (new version + history row) in ONE transaction.
@@ -78,13 +68,13 @@ class PostgresFaqStore:
                 for row in conn.execute(f"SELECT {COLUMNS} FROM kb_faq").fetchall():
                     todo.setdefault(row[0], _entry(row))
         phrases = [(e, p) for e in todo.values() for p in e.phrases]
-        vectors = self._embed([p for _, p in phrases], progress)
+        vectors = self.embed_all([p for _, p in phrases], progress, "faq embeddings")
         by_id: dict[str, list[int]] = {}
         for i, (e, _) in enumerate(phrases):
             by_id.setdefault(e.id, []).append(i)
         counts = {"inserted": 0, "updated": 0, "unchanged": len(entries) - len(changed), "reindexed": 0}
         changed_ids = {e.id for e in changed}
-        with self.db.transaction() as conn:
+        with self.upsert_transaction("faq_encoder", counts) as conn:
             for entry in todo.values():
                 if entry.id in changed_ids:
                     counts["updated" if entry.id in known else "inserted"] += 1
@@ -94,22 +84,7 @@ class PostgresFaqStore:
                 rows = by_id.get(entry.id, [])
                 live = [] if entry.status != "published" else rows
                 self.index.replace(conn, entry.id, entry.language, [phrases[i][1] for i in live], vectors[live])
-            set_meta(conn, "faq_encoder", self.embedder.fingerprint)
-            if todo:
-                counts["version"] = bump_version(conn)
         return counts
-
-    def _embed(self, texts: list[str], progress: bool) -> Any:
-        import numpy as np
-
-        if not texts:
-            return np.zeros((0, 1), dtype=np.float32)
-        if not progress:
-            return self.embedder.embed(texts)
-        from tqdm import tqdm
-
-        chunks = [texts[i : i + 64] for i in range(0, len(texts), 64)]
-        return np.concatenate([self.embedder.embed(c) for c in tqdm(chunks, desc="faq embeddings", unit="batch")])
 
     def _write(self, conn: Any, e: FaqEntry, note: str) -> None:
         row = conn.execute(
@@ -160,24 +135,5 @@ class PostgresFaqStore:
     def search(self, query: str, language: Optional[str] = None, limit: int = 5,
                signals: tuple[str, ...] = SIGNALS) -> list[SearchResult]:
         """Published entries ranked by fused signals; `signals` narrows it (the benchmark's ablations)."""
-        if not isinstance(query, str):
-            raise BadInput("query must be text")
-        text = clean_query(query)
-        if not text:
-            return []
-        lang = language if language in ("zh", "en") else language_of(text)
-        limit = max(1, min(int(limit), MAX_LIMIT))
-        qvec = self.embedder.embed_query(text) if "vector" in signals else None
-        with self.db.connection() as conn:
-            version = int(get_meta(conn, "version", "0") or 0)
-            rankings = self.index.rankings(conn, text, lang, qvec, version)
-            rankings = {k: v for k, v in rankings.items() if k in signals}
-            hits = rank_and_calibrate(rankings, limit)
-            if not hits:
-                return []
-            rows = conn.execute(f"SELECT {COLUMNS} FROM kb_faq WHERE id = ANY(%s)", ([h.ref for h in hits],))
-            entries = {r[0]: _entry(r) for r in rows.fetchall()}
-        return [SearchResult(entries[h.ref], h.confidence, h.scores, h.ranks) for h in hits if h.ref in entries]
-
-    def close(self) -> None:
-        self.db.close()
+        return [SearchResult(_entry(row), h.confidence, h.scores, h.ranks)
+                for h, row in self.hybrid(query, language, limit, signals)]

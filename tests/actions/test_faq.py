@@ -5,11 +5,15 @@ from __future__ import annotations
 import pytest
 
 from actions.faq import ActionAnswerFaq, response_for, set_knowledge_service
+from actions.graph import set_graph_qa
 from knowledge.cache import AnswerCache
 from knowledge.cases import open_case_store
 from knowledge.faq import open_faq_store
+from knowledge.graph import open_graph
+from knowledge.graph.qa import GraphQA
 from knowledge.service import ANSWER_THRESHOLD, KnowledgeService
 from tests.actions.conftest import make_tracker
+from tests.knowledge.conftest_graph import falkordb_server, seeded_graph_url  # noqa: F401 (fixtures)
 from tests.knowledge.conftest_kb import kb_embedder, seeded_db_url  # noqa: F401 (fixtures)
 from tests.servers import free_port
 
@@ -21,12 +25,15 @@ FAQ_INTENTS = [
 
 
 @pytest.fixture
-def kb_service(seeded_db_url, kb_embedder):  # noqa: F811
+def kb_service(seeded_db_url, kb_embedder, seeded_graph_url):  # noqa: F811
+    """The seed FAQ, case library and product graph behind the action's process-wide handles."""
     service = KnowledgeService(faq=open_faq_store(seeded_db_url, embedder=kb_embedder),
                                cases=open_case_store(seeded_db_url, embedder=kb_embedder), cache=AnswerCache(None))
     set_knowledge_service(service)
+    set_graph_qa(GraphQA(open_graph(seeded_graph_url)))
     yield service
     set_knowledge_service(None)
+    set_graph_qa(None)
     service.close()
 
 
@@ -77,8 +84,31 @@ async def test_weak_match_keeps_the_written_response(domain, dispatcher, kb_serv
 
 async def test_nothing_found_says_so_and_leaves_it_to_routing(domain, dispatcher, kb_service):
     events = await ActionAnswerFaq().run(dispatcher, make_tracker("out_of_scope", text="今天天气怎么样"), domain)
-    assert dispatcher.messages[0]["response"] == "utter_kb_no_answer"
-    assert slots(events)["kb_confidence"] < ANSWER_THRESHOLD
+    assert [m["response"] for m in dispatcher.messages] == ["utter_kb_no_answer"]
+    assert slots(events)["kb_source"] is None and slots(events)["kb_confidence"] < ANSWER_THRESHOLD
+
+
+async def test_the_graph_answers_a_product_fact(domain, dispatcher, kb_service):
+    events = await ActionAnswerFaq().run(dispatcher, make_tracker("ask_fees", text="白金卡年费多少"), domain)
+    [message] = dispatcher.messages
+    assert message["source"] == "graph" and "2,000元/年" in message["text"]
+    assert slots(events)["kb_source"] == "graph" and slots(events)["kb_confidence"] >= ANSWER_THRESHOLD
+
+
+@pytest.mark.parametrize(
+    ("text", "language", "intro"),
+    [("快递显示已签收但是我根本没收到东西", "zh", "我们之前处理过类似的情况"),
+     ("My new air conditioner is leaking", "en", "We handled a similar case before")],
+)
+async def test_a_question_only_a_past_case_answers(domain, dispatcher, kb_service, text, language, intro):
+    faq = kb_service.faq_answers(text, language)
+    assert not faq or faq[0].confidence < ANSWER_THRESHOLD  # the FAQ alone would not answer this
+    tracker = make_tracker("product_question", text=text, slots={"language": language})
+    events = await ActionAnswerFaq().run(dispatcher, tracker, domain)
+    [message] = dispatcher.messages
+    case = kb_service.cases.get(message["ref"])  # the message names the case it came from
+    assert message["source"] == "case" and message["text"].startswith(intro) and case.resolution in message["text"]
+    assert slots(events)["kb_source"] == "case" and slots(events)["kb_confidence"] >= ANSWER_THRESHOLD
 
 
 async def test_store_down_gives_the_written_answer_or_a_polite_apology(domain, dispatcher, dead_service):

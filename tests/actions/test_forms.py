@@ -3,6 +3,8 @@ import datetime as dt
 import pytest
 from rasa_sdk.events import SlotSet
 
+import actions.forms
+import actions.rules
 from actions.forms import (
     ActionLookupOrder,
     ActionSubmitLostCard,
@@ -15,7 +17,15 @@ from actions.forms import (
     parse_phone,
     reference,
 )
+from actions.graph import set_graph_qa
+from actions.rules import set_rule_book
+from knowledge.graph import open_graph
+from knowledge.graph.qa import GraphQA
+from knowledge.orders import OrderBook
+from knowledge.rules import RuleBook
 from tests.actions.conftest import make_tracker
+from tests.actions.return_fixtures import orders, wired  # noqa: F401 (fixtures)
+from tests.knowledge.conftest_graph import falkordb_server, rules_dir, seeded_graph_url  # noqa: F401
 
 
 @pytest.mark.parametrize(
@@ -87,12 +97,111 @@ async def test_order_lookup_answers_in_the_conversation_language(domain, dispatc
     assert dispatcher.messages[1]["items"] == "5L air fryer" and "SF Express" in dispatcher.messages[1]["status_text"]
 
 
-async def test_return_is_created_inside_the_window_and_refused_outside(domain, dispatcher):
-    recent = make_tracker("inform", slots={"order_id": "SO2411150457", "return_reason": "尺码不合适"})
-    old = make_tracker("inform", slots={"order_id": "DD2410010456", "return_reason": "坏了", "language": "en"})
-    events = await ActionSubmitReturn().run(dispatcher, recent, domain)
-    await ActionSubmitReturn().run(dispatcher, old, domain)
+def messages_of(dispatcher) -> list[str]:
+    return [m.get("response") or m["text"] for m in dispatcher.messages]
+
+
+async def submit_return(dispatcher, domain, order_id: str, reason: str, language: str = "zh") -> list:
+    tracker = make_tracker("inform", text=reason, slots={"order_id": order_id, "return_reason": reason,
+                                                         "language": language})
+    return await ActionSubmitReturn().run(dispatcher, tracker, domain)
+
+
+async def test_eligible_return_is_created_and_says_which_rule_decided(wired, dispatcher, domain):  # noqa: F811
+    events = await submit_return(dispatcher, domain, "SO0000000001", "尺码不合适")
     assert events == [SlotSet("order_id", None), SlotSet("return_reason", None)]
-    assert dispatcher.messages[0]["response"] == "utter_return_created"
-    assert dispatcher.messages[1]["response"] == "utter_return_not_eligible"
-    assert "7-day" in dispatcher.messages[1]["why"]
+    why, created = dispatcher.messages
+    assert "签收4天" in why["text"] and "判定依据：签收天数（4） ≤ 7 且 已拆封未知" in why["text"]
+    assert created["response"] == "utter_return_created" and created["order_id"] == "SO0000000001"
+    assert created["reference"].startswith("RT")
+
+
+async def test_refused_by_days_since_delivery(wired, dispatcher, domain):  # noqa: F811
+    await submit_return(dispatcher, domain, "SO0000000002", "changed my mind", "en")
+    [message] = dispatcher.messages
+    assert message["response"] == "utter_return_not_eligible" and message["order_id"] == "SO0000000002"
+    assert message["why"].startswith("it was delivered 12 days ago")
+    assert "(Decided by: days since delivery (12) > 7)" in message["why"]
+
+
+async def test_refused_by_a_category_exception_from_the_graph(wired, dispatcher, domain):  # noqa: F811
+    await submit_return(dispatcher, domain, "SO0000000005", "不想要了")  # an engraved pen, delivered yesterday
+    [message] = dispatcher.messages
+    assert message["response"] == "utter_return_not_eligible"
+    assert "定制" in message["why"] and "判定依据：商品类目（定制商品） = 定制商品" in message["why"]
+
+
+async def test_opened_and_unopened_cosmetics(wired, dispatcher, domain):  # noqa: F811
+    await submit_return(dispatcher, domain, "SO0000000003", "口红拆封了，颜色不喜欢")
+    assert messages_of(dispatcher) == ["utter_return_not_eligible"]
+    assert "拆封后" in dispatcher.messages[0]["why"] and "已拆封：是" in dispatcher.messages[0]["why"]
+    dispatcher.messages.clear()
+    await submit_return(dispatcher, domain, "SO0000000003", "还没拆封，颜色不喜欢")
+    why, created = dispatcher.messages
+    assert "（判定依据：签收天数（2） ≤ 7）" in why["text"] and "已拆封未知" not in why["text"]
+    assert created["response"] == "utter_return_created"
+
+
+async def test_quality_problem_on_fresh_food_gets_the_refund_steps(wired, dispatcher, domain):  # noqa: F811
+    await submit_return(dispatcher, domain, "SO0000000006", "水果坏了好几个")
+    [message] = dispatcher.messages
+    assert "无需退回商品" in message["text"] and "1. " in message["text"] and "判定依据" in message["text"]
+
+
+@pytest.mark.parametrize("reason", ["", "\x00\x01" * 50, "'; DROP TABLE orders; --", "拆封了" * 5000, "🙂" * 300])
+async def test_hostile_or_empty_reasons_still_get_a_decision(wired, dispatcher, domain, reason):  # noqa: F811
+    events = await submit_return(dispatcher, domain, "SO0000000002", reason)
+    assert messages_of(dispatcher) == ["utter_return_not_eligible"]  # delivered 12 days ago, whatever was said
+    assert events == [SlotSet("order_id", None), SlotSet("return_reason", None)]
+
+
+async def test_unknown_order(wired, dispatcher, domain):  # noqa: F811
+    events = await submit_return(dispatcher, domain, "ZZ9999999999", "不想要了")
+    assert messages_of(dispatcher) == ["utter_order_not_found"]
+    assert dispatcher.messages[0]["order_id"] == "ZZ9999999999"
+    assert events == [SlotSet("order_id", None), SlotSet("return_reason", None)]
+
+
+async def test_broken_rules_file_gives_a_polite_answer_and_no_return(orders, tmp_path, monkeypatch, dispatcher,  # noqa: F811
+                                                                      domain):
+    broken = tmp_path / "rules"
+    broken.mkdir()
+    (broken / "return_eligibility.yml").write_text("process: return_eligibility\nrules: [unclosed\n", "utf-8")
+    monkeypatch.setattr(actions.rules, "RULES_DIR", broken)
+    set_rule_book(None)  # the action server loads the (broken) rules directory on first use
+    set_graph_qa(GraphQA(open_graph("falkordb://127.0.0.1:1/kefu")))  # nothing listens on port 1
+    try:
+        events = await submit_return(dispatcher, domain, "SO0000000001", "尺码不合适")
+    finally:
+        set_rule_book(None)
+        set_graph_qa(None)
+    assert messages_of(dispatcher) == ["utter_kb_rule_unavailable"]
+    assert events == [SlotSet("order_id", None), SlotSet("return_reason", None)]
+
+
+async def test_a_broken_edit_keeps_the_rules_in_force(orders, rules_dir, dispatcher, domain):  # noqa: F811
+    set_rule_book(RuleBook.from_dir(rules_dir, check_interval=0.0))
+    set_graph_qa(GraphQA(open_graph("falkordb://127.0.0.1:1/kefu")))
+    try:
+        (rules_dir / "return_eligibility.yml").write_text("process: [", encoding="utf-8")
+        await submit_return(dispatcher, domain, "SO0000000002", "不想要了")
+    finally:
+        set_rule_book(None)
+        set_graph_qa(None)
+    assert messages_of(dispatcher) == ["utter_return_not_eligible"]
+    assert "签收天数（12） > 7" in dispatcher.messages[0]["why"]
+
+
+async def test_unreadable_order_book_is_polite(tmp_path, monkeypatch, dispatcher, domain):
+    path = tmp_path / "orders.yml"
+    path.write_text("orders: [{id: 12}]", encoding="utf-8")
+    monkeypatch.setattr(actions.forms, "_orders", OrderBook(path))
+    await submit_return(dispatcher, domain, "SO0000000001", "尺码不合适")
+    assert messages_of(dispatcher) == ["utter_kb_rule_unavailable"]
+
+
+def test_the_answers_use_existing_responses_only(domain):
+    """No new responses (the model is not retrained): the templates the action fills must exist."""
+    for name, slot in (("utter_return_created", "{reference}"), ("utter_return_not_eligible", "{why}")):
+        assert all(slot in variant["text"] for variant in domain["responses"][name])
+    assert "utter_kb_rule_unavailable" in domain["responses"] and "utter_order_not_found" in domain["responses"]

@@ -4,13 +4,10 @@ from __future__ import annotations
 
 import datetime as dt
 from pathlib import Path
-from typing import Iterator
 
 import pytest
-import yaml
 from rasa_sdk.events import SlotSet
 
-import actions.forms
 from actions.graph import set_graph_qa
 from actions.rules import ActionCheckReturnEligibility, message_facts, return_facts, set_rule_book
 from knowledge.graph import open_graph
@@ -18,40 +15,8 @@ from knowledge.graph.qa import GraphQA
 from knowledge.orders import OrderBook
 from knowledge.rules import RuleBook
 from tests.actions.conftest import make_tracker
+from tests.actions.return_fixtures import orders, wired  # noqa: F401 (fixtures)
 from tests.knowledge.conftest_graph import RULES_DIR, falkordb_server, seeded_graph_url  # noqa: F401
-
-ORDERS = {
-    "orders": [
-        {"id": "SO0000000001", "items": {"zh": "跑步鞋 42码", "en": "running shoes"}, "status": "delivered",
-         "placed": "today-10", "delivered": "today-4"},
-        {"id": "SO0000000002", "items": {"zh": "咖啡机", "en": "coffee machine"}, "status": "delivered",
-         "placed": "today-20", "delivered": "today-12"},
-        {"id": "SO0000000003", "items": {"zh": "口红", "en": "lipstick"}, "status": "delivered",
-         "placed": "today-5", "delivered": "today-2"},
-        {"id": "SO0000000004", "items": {"zh": "蓝牙耳机", "en": "earbuds"}, "status": "shipped",
-         "placed": "today-1", "delivered": None},
-        {"id": "SO0000000005", "items": {"zh": "刻字钢笔", "en": "engraved pen"}, "status": "delivered",
-         "placed": "today-3", "delivered": "today-1"},
-    ]
-}  # fmt: skip
-
-
-@pytest.fixture
-def orders(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> OrderBook:
-    path = tmp_path / "orders.yml"
-    path.write_text(yaml.safe_dump(ORDERS, allow_unicode=True), encoding="utf-8")
-    book = OrderBook(path)
-    monkeypatch.setattr(actions.forms, "_orders", book)  # the forms module's process-wide order book
-    return book
-
-
-@pytest.fixture
-def wired(seeded_graph_url: str, orders: OrderBook) -> Iterator[None]:  # noqa: F811
-    set_graph_qa(GraphQA(open_graph(seeded_graph_url)))
-    set_rule_book(RuleBook.from_dir(RULES_DIR))
-    yield
-    set_graph_qa(None)
-    set_rule_book(None)
 
 
 def slots(events: list) -> dict:
@@ -63,34 +28,34 @@ async def run(dispatcher, domain, text: str, language: str = "zh", order_id: str
     return await ActionCheckReturnEligibility().run(dispatcher, tracker, domain)
 
 
-async def test_within_window_with_category_from_the_graph(wired, dispatcher, domain) -> None:
+async def test_within_window_with_category_from_the_graph(wired, dispatcher, domain) -> None:  # noqa: F811
     events = await run(dispatcher, domain, "SO0000000001 这单还能退吗")
     text = dispatcher.messages[0]["text"]
     assert "签收4天" in text and "判定依据：签收天数（4） ≤ 7 且 已拆封未知" in text
     assert slots(events) == {"kb_source": "rule", "kb_confidence": 0.95}
 
 
-async def test_window_passed_from_the_order_slot_in_english(wired, dispatcher, domain) -> None:
+async def test_window_passed_from_the_order_slot_in_english(wired, dispatcher, domain) -> None:  # noqa: F811
     await run(dispatcher, domain, "can I still return it?", "en", order_id="SO0000000002")
     text = dispatcher.messages[0]["text"]
     assert "delivered 12 days ago" in text and "Decided by: days since delivery (12) > 7" in text
 
 
-async def test_opened_cosmetics_are_refused_and_quality_problems_accepted(wired, dispatcher, domain) -> None:
+async def test_opened_cosmetics_are_refused_and_quality_problems_accepted(wired, dispatcher, domain) -> None:  # noqa: F811
     await run(dispatcher, domain, "SO0000000003 口红拆封了，能退吗")
     assert "拆封后" in dispatcher.messages[-1]["text"]
     await run(dispatcher, domain, "SO0000000003 口红断了是质量问题")
     assert "质量问题" in dispatcher.messages[-1]["text"] and "运费由商城承担" in dispatcher.messages[-1]["text"]
 
 
-async def test_not_delivered_and_custom_items(wired, dispatcher, domain) -> None:
+async def test_not_delivered_and_custom_items(wired, dispatcher, domain) -> None:  # noqa: F811
     await run(dispatcher, domain, "SO0000000004还能退吗")
     assert "取消订单" in dispatcher.messages[-1]["text"]
     await run(dispatcher, domain, "SO0000000005 能退吗")
     assert "定制" in dispatcher.messages[-1]["text"]
 
 
-async def test_missing_or_unknown_order(wired, dispatcher, domain) -> None:
+async def test_missing_or_unknown_order(wired, dispatcher, domain) -> None:  # noqa: F811
     events = await run(dispatcher, domain, "还能退货吗")
     assert dispatcher.messages[-1]["response"] == "utter_ask_order_id"
     assert SlotSet("kb_confidence", 0.0) in events
@@ -99,7 +64,7 @@ async def test_missing_or_unknown_order(wired, dispatcher, domain) -> None:
     assert dispatcher.messages[-1]["order_id"] == "ZZ9999999999"
 
 
-async def test_graph_down_still_decides_without_the_category(orders, dispatcher, domain) -> None:
+async def test_graph_down_still_decides_without_the_category(orders, dispatcher, domain) -> None:  # noqa: F811
     set_graph_qa(GraphQA(open_graph("falkordb://127.0.0.1:1/kefu")))  # nothing listens on port 1
     set_rule_book(RuleBook.from_dir(RULES_DIR))
     try:
@@ -110,7 +75,7 @@ async def test_graph_down_still_decides_without_the_category(orders, dispatcher,
         set_rule_book(None)
 
 
-async def test_broken_rules_give_a_polite_answer(orders, tmp_path: Path, dispatcher, domain) -> None:
+async def test_broken_rules_give_a_polite_answer(orders, tmp_path: Path, dispatcher, domain) -> None:  # noqa: F811
     set_graph_qa(GraphQA(open_graph("falkordb://127.0.0.1:1/kefu")))
     set_rule_book(None)
     import actions.rules
@@ -141,7 +106,7 @@ def test_message_facts(text: str, facts: dict) -> None:
     assert message_facts(text) == facts
 
 
-def test_return_facts_from_an_order(orders: OrderBook) -> None:
+def test_return_facts_from_an_order(orders: OrderBook) -> None:  # noqa: F811
     order = orders.get("SO0000000002")
     facts = return_facts(order, dt.date.today(), "", "appliances")
     assert facts == {"status": "delivered", "days_since_delivery": 12, "category": "appliances"}

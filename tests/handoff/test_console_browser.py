@@ -82,6 +82,7 @@ def test_hostile_text_is_shown_as_text_and_english_ui_works(console, tickets_url
     assert page.locator("#ticket img, #ticket script, #ticket b, #ticket i").count() == 0
     assert XSS in page.locator("#chat-log .msg--customer").inner_text()
     assert "<b>conv</b>" in page.locator("#ticket-title").inner_text()
+    assert page.locator("#corrected-intent option[value='report_lost_card']").count() == 1  # domain intents
     page.click(".suggestion .insert")
     assert page.input_value("#reply").startswith(XSS)
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
@@ -92,3 +93,37 @@ def test_hostile_text_is_shown_as_text_and_english_ui_works(console, tickets_url
     page.wait_for_selector("#claim-current")
     assert in_store(tickets_url, lambda s: s.get(ticket.id)).queue == "payments"
     assert page.errors == []
+
+
+def test_supervisor_sees_the_live_figures(console, tickets_url, browser):
+    """The supervisor view renders the report's metrics of the window (one bot-only conversation → 100 %)."""
+    import time
+
+    import psycopg
+
+    from analytics.loader import EVENTS_DDL
+    from tests.analytics.conftest import insert_events
+    from tests.analytics.fixture_data import bot, user
+
+    with psycopg.connect(tickets_url, autocommit=True) as conn:
+        conn.execute(EVENTS_DDL)
+    now = time.time()
+    insert_events(tickets_url, [user("browser-live", now - 60, "greet", "你好"), bot("browser-live", now - 58)])
+    page = browser.new_context(locale="en-US").new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    page.goto(console.url + "/login?lang=en")
+    page.fill("#name", "vera")
+    page.fill("#password", PASSWORD)
+    page.click("#login")
+    page.wait_for_url("**/supervisor")
+    page.wait_for_selector("#l-automation")
+    assert page.locator("#l-conversations b").inner_text() == "1"
+    assert page.locator("#l-automation b").inner_text() == "100.0%"
+    assert page.locator("#l-aht-bot b").inner_text() == "2s"
+    assert "Automation rate" in page.locator("#live-metrics").inner_text()
+    page.select_option("#live-window", "1h")
+    page.wait_for_function("() => document.querySelector('#l-conversations b').textContent === '1'")
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SCREENSHOTS / "console-supervisor-live-en.png"), full_page=True)
+    assert errors == []

@@ -156,8 +156,92 @@ def test_store_outage_is_retried(worker: dict) -> None:
     from kefu.errors import StoreUnavailable
     from kefu.jobs import tasks
 
-    for task in (tasks.report, tasks.warm_cache, tasks.ingest_knowledge, tasks.iterate):
+    for task in (tasks.report, tasks.warm_cache, tasks.ingest_knowledge, tasks.iterate, tasks.cluster_tickets):
         assert StoreUnavailable in task.autoretry_for and task.retry_backoff
+
+
+def _encoder_or_skip() -> None:
+    from knowledge.embed import DEFAULT_MODEL
+
+    if not (DEFAULT_MODEL / "config.json").is_file():
+        pytest.skip(f"encoder not converted at {DEFAULT_MODEL}; run `make model`")
+
+
+@pytest.fixture(scope="module")
+def ingested(worker: dict, fixture_db: str) -> dict:
+    """The seed knowledge loaded by the `kefu.ingest_knowledge` job on the worker (once per module)."""
+    _encoder_or_skip()
+    result = worker["app"].send_task("kefu.ingest_knowledge")
+    return {"id": result.id, "value": result.get(timeout=800)}
+
+
+@pytest.mark.timeout(900)
+def test_ingest_knowledge_job_loads_the_seed_and_is_idempotent(worker: dict, fixture_db: str, ingested: dict) -> None:
+    import psycopg
+
+    from kefu.config import PROJECT_ROOT as ROOT
+    from knowledge.content import read_cases, read_faq
+
+    seed = ROOT / "data" / "knowledge"
+    faq, cases = read_faq(seed), read_cases(seed)
+    first = ingested["value"]
+    assert first["faq"]["inserted"] == len(faq) and first["cases"]["inserted"] == len(cases)
+    with psycopg.connect(fixture_db) as conn:
+        assert conn.execute("SELECT count(*) FROM kb_faq").fetchone()[0] == len(faq)
+        assert conn.execute("SELECT count(*) FROM kb_case").fetchone()[0] == len(cases)
+    again = worker["app"].send_task("kefu.ingest_knowledge").get(timeout=600)
+    assert again["faq"]["unchanged"] == len(faq) and again["faq"]["inserted"] == again["faq"]["updated"] == 0
+    assert again["cases"]["unchanged"] == len(cases) and again["cases"]["inserted"] == 0
+    run = finished_run(redis.Redis.from_url(worker["url"]), ingested["id"])
+    assert run.name == "kefu.ingest_knowledge" and run.status == "SUCCESS"
+
+
+@pytest.mark.timeout(900)
+def test_warm_cache_job_fills_the_answer_cache(worker: dict, ingested: dict) -> None:
+    from tests.analytics.fixture_data import DAY, T0
+
+    client = redis.Redis.from_url(worker["url"])
+    window = {"since": "7d", "until": T0 + 7 * DAY}
+    assert not list(client.scan_iter(match="kefu:kb:*:faq:*")), "ingest dropped cached answers"
+    warmed = worker["app"].send_task("kefu.warm_cache", kwargs=window).get(timeout=600)["warmed"]
+    # the fixture week's user texts without the two nlu_fallback ones (and "e", outside the window)
+    assert warmed == 8
+    cached = list(client.scan_iter(match="kefu:kb:*:faq:*"))
+    assert len(cached) == warmed
+    hits = int(client.get("kefu:kb:stats:hits") or 0)
+    assert worker["app"].send_task("kefu.warm_cache", kwargs=window).get(timeout=600)["warmed"] == warmed
+    assert int(client.get("kefu:kb:stats:hits") or 0) == hits + warmed, "the second run was served from the cache"
+
+
+@pytest.mark.timeout(900)
+def test_cluster_tickets_job_suggests_and_is_idempotent(worker: dict, fixture_db: str, ingested: dict) -> None:
+    from kefu.config import PROJECT_ROOT as ROOT
+    from knowledge.tickets import TicketStore, parse_file
+
+    store = TicketStore(fixture_db)
+    try:
+        store.import_tickets(parse_file(ROOT / "data" / "knowledge" / "tickets" / "tickets.jsonl"))
+        first = worker["app"].send_task("kefu.cluster_tickets").get(timeout=800)
+        pending = store.suggestions()
+        second = worker["app"].send_task("kefu.cluster_tickets").get(timeout=800)
+        again = store.suggestions()
+    finally:
+        store.close()
+    assert first["pending"] == len(pending) > 0 and "eps=0.1" in first["report"]
+    questions = " ".join(s["question"] for s in pending)
+    for topic in ("数字人民币", "养老金", "以旧换新", "Apple Pay"):  # the seed's new topics, as `kefu kb cluster`
+        assert topic in questions, first["report"]
+    assert second["pending"] == first["pending"] and second["tickets"] == first["tickets"]
+    assert sorted(s["question"] for s in again) == sorted(s["question"] for s in pending)
+    assert {s["id"] for s in again}.isdisjoint({s["id"] for s in pending}), "a rerun replaces pending suggestions"
+
+
+def test_cluster_tickets_is_scheduled_weekly() -> None:
+    from kefu.celery_app import celery_config
+
+    schedule = {e["task"]: e["schedule"] for e in celery_config("redis://x")["beat_schedule"].values()}
+    weekly = schedule["kefu.cluster_tickets"]
+    assert weekly.day_of_week == {1} and weekly.hour == {5} and weekly.minute == {0}
 
 
 def test_kefu_jobs_lists_runs(worker: dict, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture) -> None:

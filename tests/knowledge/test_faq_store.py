@@ -153,3 +153,17 @@ def test_in_process_cosine_fallback_without_pgvector(fresh_db_url, kb_embedder, 
         assert kind == "real[]"
     finally:
         s.close()
+
+
+def test_stale_full_text_vectors_are_resegmented_when_the_lexicon_changes(store):
+    """Phrases written under another lexicon get new words on the next load (same text, same answers)."""
+    store.upsert(SMALL)
+    with store.db.transaction() as conn:  # as if written by an older dictionary: one word per phrase
+        conn.execute("UPDATE kb_faq_phrase SET tsv = to_tsvector('simple', 'stale')")
+        conn.execute("UPDATE kb_meta SET value = 'older-lexicon' WHERE key = 'kb_faq_phrase_segmenter'")
+    assert not store.search("挂失", signals=("fts",))
+    version = store.version()
+    counts = store.upsert(SMALL)
+    assert counts["unchanged"] == 4 and counts["resegmented"] == 6 and counts["version"] == version + 1
+    assert store.search("挂失", signals=("fts",))[0].entry.id == "t-lost-card-zh"
+    assert "resegmented" not in store.upsert(SMALL)  # up to date now

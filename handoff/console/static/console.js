@@ -170,14 +170,37 @@
       data.dispositions.forEach(function (d) { sel.appendChild(el("option", { value: d }, T[d] || d)); });
       var cb = el("button", { id: "close" }, T.close);
       cb.addEventListener("click", function () {
-        api("POST", "/api/tickets/" + t.id + "/close", { disposition: sel.value }).then(function (r) {
-          if (r._status !== 200) notice(r.detail || T.error); else openTicket(t.id);
-          loadQueues();
+        saveCorrection(t, intent.value).then(function (ok) {
+          if (!ok) return;
+          api("POST", "/api/tickets/" + t.id + "/close", { disposition: sel.value }).then(function (r) {
+            if (r._status !== 200) notice(r.detail || T.error); else openTicket(t.id);
+            loadQueues();
+          });
         });
       });
-      bar.appendChild(sel); bar.appendChild(cb);
+      var intent = correctionSelect(t);
+      bar.appendChild(sel); bar.appendChild(intent); bar.appendChild(cb);
     }
     return bar;
+  }
+
+  // The intent the bot should have recognised (kefu iterate proposes the customer's message as an example).
+  function correctionSelect(t) {
+    var sel = el("select", { id: "corrected-intent", "aria-label": T.corrected_intent });
+    sel.appendChild(el("option", { value: "" }, T.no_correction));
+    (data.intents || []).forEach(function (i) { sel.appendChild(el("option", { value: i }, i)); });
+    var current = (t.reason_detail || {}).corrected_intent;
+    if (current) sel.value = current;
+    return sel;
+  }
+  function saveCorrection(t, intent) {
+    var current = (t.reason_detail || {}).corrected_intent || "";
+    if (!intent || intent === current) return Promise.resolve(true);
+    return api("POST", "/api/tickets/" + t.id + "/correction", { intent: intent }).then(function (r) {
+      if (r._status !== 200) { notice(r.detail || T.error); return false; }
+      t.reason_detail = r.reason_detail;
+      return true;
+    });
   }
 
   function composer() {
@@ -247,8 +270,48 @@
     });
   }
 
+  function pct(x) { return x === null || x === undefined ? "-" : (100 * x).toFixed(1) + "%"; }
+  function secs(x) { return x === null || x === undefined ? "-" : fmtWait(x); }
+  function loadLive() {
+    var root = document.getElementById("live-metrics");
+    var win = document.getElementById("live-window");
+    if (!root) return;
+    api("GET", "/api/metrics/live?window=" + encodeURIComponent(win ? win.value : "24h")).then(function (m) {
+      if (m._status !== 200) { clear(root); root.appendChild(el("p", { "class": "error" }, m.detail || T.error)); return; }
+      clear(root);
+      [[T.conversations, m.conversations, "l-conversations"], [T.automation_rate, pct(m.automation_rate), "l-automation"],
+       [T.escalation_rate, pct(m.escalation_rate), "l-escalation"], [T.fallback_rate, pct(m.fallback_rate), "l-fallback"],
+       [T.aht_bot, secs(m.aht_bot_s), "l-aht-bot"], [T.aht_human, secs(m.aht_human_s), "l-aht-human"],
+       [T.csat_mean, m.csat_mean === null ? "-" : m.csat_mean, "l-csat"],
+       [T.csat_response_rate, pct(m.csat_response_rate), "l-csat-rate"]].forEach(function (x) {
+        var box = el("span", { "class": "metric", id: x[2] }); box.appendChild(el("b", {}, x[1])); box.appendChild(document.createTextNode(x[0]));
+        root.appendChild(box);
+      });
+      var table = el("table", { id: "l-queues" });
+      table.appendChild(el("caption", {}, T.escalations_by_queue));
+      var head = el("tr");
+      [T.queue, T.count, T.rate, T.now_waiting, T.now_assigned, T.oldest_wait].forEach(function (h) { head.appendChild(el("th", {}, h)); });
+      table.appendChild(head);
+      var rows = {};
+      (m.escalations_by_queue || []).forEach(function (q) { rows[q.queue] = { esc: q }; });
+      (m.queues || []).forEach(function (q) { (rows[q.queue] = rows[q.queue] || {}).now = q; });
+      Object.keys(rows).sort().forEach(function (name) {
+        var r = rows[name], tr = el("tr", { "data-queue": name });
+        [name, r.esc ? r.esc.count : 0, r.esc ? pct(r.esc.rate) : "-", r.now ? r.now.waiting : 0, r.now ? r.now.assigned : 0,
+         r.now ? fmtWait(r.now.oldest_wait_seconds) : "-"].forEach(function (v) { tr.appendChild(el("td", {}, v)); });
+        table.appendChild(tr);
+      });
+      root.appendChild(table);
+    });
+  }
+
   if (data.page === "console" || data.page === "supervisor") {
     loadQueues(); setInterval(loadQueues, 2000);
   }
-  if (data.page === "supervisor") { loadMetrics(); setInterval(loadMetrics, 2000); }
+  if (data.page === "supervisor") {
+    loadMetrics(); setInterval(loadMetrics, 2000);
+    loadLive(); setInterval(loadLive, 10000);
+    var win = document.getElementById("live-window");
+    if (win) win.addEventListener("change", loadLive);
+  }
 })();

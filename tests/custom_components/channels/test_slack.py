@@ -98,7 +98,7 @@ def test_unsigned_wrongly_signed_and_replayed_requests_are_refused(make_slack, s
 def test_retries_are_processed_once_even_across_processes(make_slack, servers, slack_api) -> None:
     fake, _ = slack_api
     first, second = make_slack(servers), make_slack(servers)
-    body = event_body("only once", event_id="Ev-retry-1")
+    body = event_body("only once", event_id=f"Ev-retry-{uuid.uuid4().hex[:8]}")
     assert post(first.url, body, signed(body)).status_code == 200
     for num, reason, target in ((1, "http_timeout", first), (2, "http_error", second), (3, "unknown", second)):
         headers = {**signed(body), "X-Slack-Retry-Num": str(num), "X-Slack-Retry-Reason": reason}
@@ -112,7 +112,7 @@ def test_retries_are_processed_once_even_across_processes(make_slack, servers, s
 def test_a_retry_of_a_lost_delivery_is_processed(make_slack, servers) -> None:
     """Rasa alone drops `http_timeout` retries even when the first delivery never arrived."""
     slack = make_slack(servers)
-    body = event_body("first delivery lost", event_id="Ev-lost-1")
+    body = event_body("first delivery lost", event_id=f"Ev-lost-{uuid.uuid4().hex[:8]}")
     headers = {**signed(body), "X-Slack-Retry-Num": "1", "X-Slack-Retry-Reason": "http_timeout"}
     assert post(slack.url, body, headers).status_code == 200
     assert wait_until(lambda: slack.bot.texts() == ["first delivery lost"])
