@@ -1,7 +1,10 @@
 """`kefu iterate`: run the model iteration, review proposed NLU examples, show the registry, roll back.
 
     kefu iterate [run] [--registry DIR] [--config C --data D --eval E]
-    kefu iterate review [--accept ID ...] [--reject ID ...] [--accept-all]
+    kefu iterate review [--accept ID ...] [--reject ID ...] [--accept-all] [--accept ID --intent NAME]
+
+A proposal from a misrouted handoff or a knowledge-review item may carry only candidate intents:
+it is accepted with `--accept ID --intent NAME` (a domain intent); `--accept-all` leaves it pending.
     kefu iterate status
     kefu iterate rollback [--to VERSION]
 """
@@ -27,7 +30,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--no-collect", action="store_true", help="do not read new corrections from the database")
     p.add_argument("--accept", type=int, action="append", default=[], metavar="ID")
     p.add_argument("--reject", type=int, action="append", default=[], metavar="ID")
-    p.add_argument("--accept-all", action="store_true")
+    p.add_argument("--accept-all", action="store_true", help="accept every pending proposal that has an intent")
+    p.add_argument("--intent", help="the intent for the one --accept ID (a proposal with candidates needs it)")
     p.add_argument("--to", help="rollback target version (default: the previously promoted one)")
 
 
@@ -48,20 +52,28 @@ def _config(args: argparse.Namespace, settings: Settings):  # -> IterationConfig
 
 
 def main(args: argparse.Namespace, settings: Settings) -> int:
+    from kefu.iterate.intents import domain_intents
     from kefu.iterate.proposals import Proposals
     from kefu.iterate.registry import Registry
 
     cfg = _config(args, settings)
     if args.action == "review":
         props = Proposals(cfg.registry)
-        pending = [p["id"] for p in props.all() if p["status"] == "pending"]
-        accept = pending if args.accept_all else args.accept
+        if args.intent is not None and (len(args.accept) != 1 or args.accept_all):
+            raise BadInput("--intent goes with exactly one --accept ID")
+        pending = [p for p in props.all() if p["status"] == "pending"]
+        accept = [p["id"] for p in pending if p.get("intent")] if args.accept_all else args.accept
         if accept:
-            props.decide(accept, "accepted")
+            allowed = domain_intents() if args.intent is not None else None
+            props.decide(accept, "accepted", intent=args.intent, allowed=allowed)
         if args.reject:
             props.decide(args.reject, "rejected")
         for p in props.all():
-            print(f"#{p['id']:<4} {p['status']:9} {p['intent']:20} {p['text']}  ({p['source']} {p['ref']})")
+            choose = f"  [pick: {', '.join(p['candidates'])}]" if not p.get("intent") and p.get("candidates") else ""
+            print(f"#{p['id']:<4} {p['status']:9} {p.get('intent') or '?':20} {p['text']}  "
+                  f"({p['source']} {p['ref']}){choose}")
+        if args.accept_all and len(accept) < len(pending):
+            print(f"{len(pending) - len(accept)} pending proposal(s) need an intent: --accept ID --intent NAME")
         return 0
     registry = Registry(cfg.registry)
     if args.action == "status":
@@ -83,6 +95,6 @@ def main(args: argparse.Namespace, settings: Settings) -> int:
         from analytics.database import tracker_database
 
         with tracker_database(settings) as url:
-            result = run_iteration(cfg, url)
+            result = run_iteration(cfg, url, settings.faq_url)
     print(json.dumps(result, indent=2, ensure_ascii=False))
     return 0

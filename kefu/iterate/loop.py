@@ -1,5 +1,9 @@
 """One model iteration: collect → (designer review) → train candidate → evaluate → promote or refuse.
 
+Collection reads the reviewed conversations since the current model was made: agent corrections
+(`kefu.iterate.proposals`), misrouted handoffs and approved knowledge-review suggestions
+(`kefu.iterate.sources`, which need the routing file for skill groups and FAQ intents).
+
 The frozen evaluation set is a Rasa NLU file that is never trained on (overlapping examples are
 dropped from the training data). The candidate is promoted only if it is no worse than the
 current model on every guarded metric (`kefu.iterate.scoring`).
@@ -25,6 +29,7 @@ from kefu.iterate.proposals import Proposals, collect_corrections
 from kefu.iterate.registry import Registry
 from kefu.iterate.scoring import compare
 from kefu.iterate.serving import Serving, install, project_serving
+from kefu.iterate.sources import collect_knowledge, collect_misroutes
 
 log = logging.getLogger("kefu.iterate")
 
@@ -41,6 +46,7 @@ class IterationConfig:
     domain: Optional[Path] = None  # with a domain, candidates are full models (NLU + dialogue policies)
     core_data: list[Path] = field(default_factory=list)  # stories and rules of a full model
     serving: Optional[Serving] = None  # where a promoted model goes into service (None: registry only)
+    routing_file: Optional[Path] = None  # skill groups / FAQ intents; None: only agent corrections are collected
 
 
 def _hash_paths(paths: list[Path]) -> str:
@@ -65,17 +71,30 @@ def _run_worker(cfg: IterationConfig, args: list[str]) -> dict[str, Any]:
         return json.loads(result.read_text(encoding="utf-8"))
 
 
-def run_iteration(cfg: IterationConfig, url: Optional[str] = None) -> dict[str, Any]:
-    """Collect new proposals (when `url` is given), then train and judge a candidate if the data changed."""
+def collect(cfg: IterationConfig, proposals: Proposals, since: float, url: Optional[str],
+            kb_url: Optional[str] = None) -> list[dict[str, Any]]:
+    """New proposals from every source since `since`; corrections first, so a corrected ticket is theirs."""
+    collected = collect_corrections(url, since, proposals) if url else []
+    if cfg.routing_file is not None:
+        if url:
+            collected += collect_misroutes(url, since, proposals, cfg.routing_file)
+        if kb_url:
+            collected += collect_knowledge(kb_url, since, proposals, cfg.routing_file)
+    return collected
+
+
+def run_iteration(cfg: IterationConfig, url: Optional[str] = None, kb_url: Optional[str] = None) -> dict[str, Any]:
+    """Collect new proposals (tickets from `url`, knowledge review from `kb_url`), then train and judge
+    a candidate if the data changed."""
     for path in (cfg.config, cfg.eval_file, *cfg.data, *cfg.core_data, *([cfg.domain] if cfg.domain else [])):
         if not path.exists():
             raise ConfigError(f"iteration input {path} does not exist")
     registry, proposals = Registry(cfg.registry), Proposals(cfg.registry)
     current = registry.current()
     collected = []
-    if url is not None:
+    if url is not None or kb_url is not None:
         since = current["created"] if current else 0.0
-        collected = collect_corrections(url, since, proposals)
+        collected = collect(cfg, proposals, since, url, kb_url)
         log.info("collected %d new proposals for review", len(collected))
     accepted = proposals.accepted_file()
     train_paths = [*cfg.data, *([accepted] if accepted else [])]
@@ -145,6 +164,7 @@ def project_config(settings: Settings, registry: Optional[str] = None) -> Iterat
         domain=rasa / "domain",
         core_data=sorted((rasa / "data").glob("*.yml")),
         serving=project_serving(settings),
+        routing_file=settings.routing_file,
     )
 
 
@@ -153,4 +173,4 @@ def run_from_settings(settings: Settings, registry: Optional[str] = None) -> dic
 
     cfg = project_config(settings, registry)
     with tracker_database(settings) as url:
-        return run_iteration(cfg, url)
+        return run_iteration(cfg, url, settings.faq_url)

@@ -213,8 +213,10 @@ def test_registry_and_proposals_bad_input(tmp_path: Path) -> None:
     for text, intent in [("", "greet"), ("hi", ""), ("hi", "drop table; --"), ("hi", "x" * 100)]:
         with pytest.raises(BadInput):
             props.add(text, intent, "test")
-    assert props.add("x" * 5000, "greet", "test")["text"] == "x" * 300  # oversized: truncated, kept
-    assert props.add("x" * 5000, "greet", "test") is None  # duplicate
+    with pytest.raises(BadInput):
+        props.add("x" * 5000, "greet", "test")  # oversized: a cut-off line is no training example
+    assert props.add("x" * 300, "greet", "test")["text"] == "x" * 300
+    assert props.add("X" * 300, "greet", "test") is None  # duplicate
     with pytest.raises(NotFound):
         props.decide([99], "accepted")
     with pytest.raises(BadInput):
