@@ -116,6 +116,19 @@ class Settings:
         return f"http://127.0.0.1:{self.actions_port}/webhook"
 
     @property
+    def rasa_token_file(self) -> Path:
+        """Where `kefu run` keeps the per-installation token of Rasa's HTTP API (mode 600)."""
+        return self.var_dir / "run" / "rasa_token"
+
+    def rasa_api_token(self) -> Optional[str]:
+        """KEFU_RASA_TOKEN, else the token `kefu run` stored; None when neither exists (a client of
+        the running server; only `kefu run` creates the file)."""
+        if self.rasa_token is not None:
+            return self.rasa_token
+        path = self.rasa_token_file
+        return (path.read_text(encoding="utf-8").strip() or None) if path.is_file() else None
+
+    @property
     def chat_url(self) -> str:
         shown = "localhost" if self.host in ("127.0.0.1", "0.0.0.0") else self.host
         return f"http://{shown}:{self.rasa_port}/chat/"

@@ -210,7 +210,7 @@ class Stack:
             raise KefuError(f"no trained model at {self.model}; run `make model`")
         tracker = self.tracker_url()
         endpoints = write_endpoints(settings, tracker, settings.var_dir / "run" / "endpoints.yml")
-        token = settings.rasa_token or _stored_token(settings.var_dir / "run" / "rasa_token")
+        token = settings.rasa_token or _stored_token(settings.rasa_token_file)
         # the action server (handoff tickets, knowledge) uses the same database as the tracker store
         env = child_env(settings, {"KEFU_POSTGRES_URL": tracker})
         env["KEFU_GRAPH_URL"] = self.start_graph()  # knowledge graph: local FalkorDB unless configured

@@ -18,7 +18,6 @@ from kefu.config import PROJECT_ROOT
 from kefu.errors import BadInput
 
 ORDER_ID = re.compile(r"(?<![A-Za-z0-9])([A-Za-z]{2}\d{10})(?!\d)")
-RETURN_WINDOW_DAYS = 7
 DEFAULT_PATH = PROJECT_ROOT / "data" / "orders" / "orders.yml"
 
 
@@ -56,21 +55,6 @@ class Order:
         if self.status == "cancelled":
             return "订单已取消，款项已原路退回。" if zh else "cancelled; the payment was refunded."
         return self.status
-
-    def return_refusal(self, today: dt.date, language: str) -> Optional[str]:
-        """None if the order can be returned online today, else why not (in `language`)."""
-        zh = language == "zh"
-        if self.status == "cancelled":
-            return "订单已取消" if zh else "the order was cancelled"
-        if self.status != "delivered" or self.delivered is None:
-            return "订单尚未签收，可先申请取消订单" if zh else "it hasn't been delivered yet; you can cancel it instead"
-        if (today - self.delivered).days > RETURN_WINDOW_DAYS:
-            return (
-                f"已超过签收后{RETURN_WINDOW_DAYS}天的无理由退货期"
-                if zh
-                else f"the {RETURN_WINDOW_DAYS}-day return window after delivery has passed"
-            )
-        return None
 
 
 _RELATIVE = re.compile(r"^today([+-]\d{1,4})?$")

@@ -21,10 +21,6 @@ def console_config(settings: Settings) -> ConsoleConfig:
     url = settings.postgres_url
     if not url.rsplit("/", 1)[-1].split("?")[0] or url.count("/") < 3:
         url = with_database(url, settings.database)
-    token = settings.rasa_token
-    token_file = settings.var_dir / "run" / "rasa_token"
-    if token is None and token_file.is_file():
-        token = token_file.read_text(encoding="utf-8").strip()
     options: dict = {}
     if settings.handoff_adapter == "chatwoot":
         options = dict(settings.chatwoot)
@@ -34,7 +30,7 @@ def console_config(settings: Settings) -> ConsoleConfig:
     return ConsoleConfig(
         postgres_url=url,
         rasa_url=f"http://127.0.0.1:{settings.rasa_port}",
-        rasa_token=token,
+        rasa_token=settings.rasa_api_token(),
         adapter=settings.handoff_adapter,
         adapter_options=options,
         secure_cookies=settings.console_secure_cookies,

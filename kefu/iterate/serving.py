@@ -121,8 +121,5 @@ def project_serving(settings: Settings) -> Serving:
     """The archive `kefu run` serves and its Rasa server (token: KEFU_RASA_TOKEN or var/run/rasa_token)."""
     from kefu.modelbuild import model_path
 
-    token = settings.rasa_token
-    token_file = settings.var_dir / "run" / "rasa_token"
-    if token is None and token_file.is_file():
-        token = token_file.read_text(encoding="utf-8").strip() or None
-    return Serving(path=model_path(settings), rasa_url=f"http://127.0.0.1:{settings.rasa_port}", rasa_token=token)
+    return Serving(path=model_path(settings), rasa_url=f"http://127.0.0.1:{settings.rasa_port}",
+                   rasa_token=settings.rasa_api_token())

@@ -2,8 +2,10 @@ import datetime as dt
 
 import pytest
 
+from kefu.config import PROJECT_ROOT
 from kefu.errors import BadInput
-from knowledge.orders import OrderBook, find_order_id
+from knowledge.orders import Order, OrderBook, find_order_id
+from knowledge.rules import Decision, RuleBook
 
 
 def test_find_order_id_in_free_text():
@@ -13,13 +15,23 @@ def test_find_order_id_in_free_text():
     assert find_order_id("") is None
 
 
+def _decide(order: Order, today: dt.date, language: str) -> Decision:
+    """The project's return rules (data/knowledge/rules) for a seed order, as the return form asks them."""
+    facts = {"status": order.status}
+    if order.delivered is not None:
+        facts["days_since_delivery"] = (today - order.delivered).days
+    return RuleBook(PROJECT_ROOT / "data" / "knowledge" / "rules").evaluate("return_eligibility", facts, language)
+
+
 def test_relative_dates_and_return_window():
     book = OrderBook()
     order = book.get("so2411150457")
     assert order is not None and order.delivered == dt.date.today() - dt.timedelta(days=4)
-    assert order.return_refusal(dt.date.today(), "en") is None
-    assert "7" in order.return_refusal(order.delivered + dt.timedelta(days=8), "zh")
-    assert book.get("DD2411050123").return_refusal(dt.date.today(), "en").startswith("it hasn't been delivered")
+    assert _decide(order, dt.date.today(), "en").outcome == "eligible_if_unused"
+    late = _decide(order, order.delivered + dt.timedelta(days=8), "zh")
+    assert late.outcome == "not_eligible" and "7" in late.text
+    pending = _decide(book.get("DD2411050123"), dt.date.today(), "en")
+    assert pending.outcome == "cancel_instead" and pending.text.startswith("The order hasn't been delivered")
     assert book.get("ZZ0000000000") is None
 
 
