@@ -14,13 +14,15 @@ export PIP_DISABLE_PIP_VERSION_CHECK := 1
 DEPS_HASH := $(shell cat requirements.txt pyproject.toml | sha256sum | cut -c1-16)
 NPM_HASH := $(shell cat package.json package-lock.json | sha256sum | cut -c1-16)
 
-.PHONY: help setup python-deps assets browser encoder model run test test-fast bench bench-intent bench-sentiment bench-knowledge bench-routing bench-report lint clean
+.PHONY: help setup python-deps assets browser encoder model run test test-fast bench bench-intent bench-sentiment bench-knowledge bench-routing bench-report bench-calibration bench-oos lint clean
 
 help:
 	@echo "make run    - set up, train if needed, start Kefu (embedded PostgreSQL) and print the URL"
 	@echo "make test   - set up, train if needed, run the whole test suite"
 	@echo "make bench  - held-out NLU accuracy (rasa test nlu, 20% split) and REST latency"
 	@echo "make bench-intent - intent classification: stock DIET vs frozen encoder (int8/fp32) vs fine-tuned encoder"
+	@echo "make bench-calibration - ECE/Brier/NLL before/after calibration, automation share at the precision targets, training cost"
+	@echo "make bench-oos - out-of-scope detection, held-out-intent protocol (BANKING77, SMP2019) vs FallbackClassifier on DIET"
 	@echo "make bench-knowledge - FAQ retrieval per signal (paraphrase set), search latency, answer-cache hit rate"
 	@echo "make bench-sentiment - sentiment: SnowNLP vs TextBlob vs our lexicon/head/ensemble on ChnSentiCorp-htl and waimai_10k"
 	@echo "make bench-routing - routing accuracy of the trained model on data/routing_eval/turns.yml (confusion by route)"
@@ -78,6 +80,13 @@ bench: model
 
 bench-intent: model
 	@$(PY) bench/intent.py --datasets-dir ../shared/datasets
+
+bench-calibration: encoder
+	@$(PY) bench/intent.py --datasets-dir ../shared/datasets --only-calibration
+	@$(PY) bench/calibration_cost.py
+
+bench-oos: encoder
+	@$(PY) bench/oos.py --datasets-dir ../shared/datasets
 
 bench-sentiment: encoder
 	@$(PY) bench/sentiment.py --datasets-dir ../shared/datasets

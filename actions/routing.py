@@ -1,7 +1,8 @@
 """Unclear turns: one clarifying question, then a person.
 
 `action_fallback` runs for NLU fallbacks and out-of-scope messages (rules) and for questions
-whose intent confidence is below the specialist threshold (RoutingPolicy). It asks the
+whose intent confidence is below the specialist threshold or that the classifier's
+out-of-scope score flags (RoutingPolicy). It asks the
 routing decision (handoff/routing.py) what to do: the first unclear turn gets a clarifying
 question — naming the likeliest topic when there is one — and the second in a row, an
 angry customer or any other human route goes through the shared handoff (ticket + pause).
@@ -66,7 +67,7 @@ class ActionFallback(Action):
         decision = route_turn(tracker, config)
         if decision.hands_over:
             return await hand_over(dispatcher, tracker, domain, decision, config)
-        if latest_intent(tracker) == "out_of_scope":
+        if decision.reason == "out_of_scope" or latest_intent(tracker) == "out_of_scope":
             dispatcher.utter_message(response="utter_out_of_scope")
             return []
         topic = likely_topic(tracker, config)

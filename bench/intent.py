@@ -9,10 +9,16 @@ Datasets (read by path, never copied): BANKING77 full (train.csv / test.csv), BA
 rasa.model_training.train_nlu, loaded with Agent.load and every test message is parsed
 with `await agent.parse_message(text)`, one message per call. Nothing is tuned on a test split.
 
+With --calibration (on by default) each dataset also gets the calibration section of
+bench/_intent_calibration.py: ECE / Brier / NLL before and after calibration, reliability
+diagrams (PNG under --out) and automation shares at thresholds chosen for target precisions
+on out-of-fold training predictions, for the default pipeline through kefu.intent_head.
+`--only-calibration` (or `--pipelines none`) runs that section alone, without Rasa.
+
     python bench/intent.py --datasets-dir ../shared/datasets \
         [--datasets banking77,banking77_10shot,smp2019] [--pipelines stock,encoder,finetune] \
         [--diet-epochs 100] [--fine-tune-epochs 5] [--fine-tune-lr 1e-4] \
-        [--latency-samples 500] [--out bench/out/intent]
+        [--latency-samples 500] [--out bench/out/intent] [--no-calibration | --only-calibration]
 """
 
 from __future__ import annotations
@@ -35,6 +41,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT), str(Path(__file__).resolve().parent)]
 
+import _intent_calibration as calibration  # noqa: E402
 from _intent_data import DATASETS, Split, load_splits  # noqa: E402
 from _intent_rasa import RunResult, Variant, run, variants  # noqa: E402
 
@@ -238,19 +245,29 @@ def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--datasets-dir", type=Path, default=ROOT.parent / "shared" / "datasets")
     parser.add_argument("--datasets", default=",".join(DATASETS))
-    parser.add_argument("--pipelines", default="stock,encoder,finetune")
+    parser.add_argument("--pipelines", default="stock,encoder,finetune", help="comma list, or none")
     parser.add_argument("--diet-epochs", type=int, default=100)
     parser.add_argument("--fine-tune-epochs", type=int, default=5)
     parser.add_argument("--fine-tune-lr", type=float, default=1e-4)
     parser.add_argument("--latency-samples", type=int, default=500)
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "out" / "intent")
+    parser.add_argument(
+        "--calibration",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="calibration / reliability / automation-share section (default pipeline, Rasa-free)",
+    )
+    parser.add_argument("--only-calibration", action="store_true", help="the calibration section only (no Rasa)")
     args = parser.parse_args()
     args.datasets = [d.strip() for d in args.datasets.split(",") if d.strip()]
-    args.pipelines = [p.strip() for p in args.pipelines.split(",") if p.strip()]
+    args.pipelines = [p.strip() for p in args.pipelines.split(",") if p.strip() and p.strip() != "none"]
+    if args.only_calibration:
+        args.pipelines, args.calibration = [], True
     bad = [d for d in args.datasets if d not in DATASETS] + [
         p for p in args.pipelines if p not in ("stock", "encoder", "finetune")
     ]
-    if bad or not args.datasets or not args.pipelines or args.diet_epochs < 1 or args.latency_samples < 1:
+    nothing = not args.pipelines and not args.calibration
+    if bad or not args.datasets or nothing or args.diet_epochs < 1 or args.latency_samples < 1:
         parser.error(f"bad --datasets/--pipelines/--diet-epochs/--latency-samples {bad or ''}")
     return args
 
@@ -258,6 +275,7 @@ def parse_args() -> argparse.Namespace:
 def main() -> None:
     args = parse_args()
     started = time.monotonic()
+    stamp = time.strftime("%Y%m%d-%H%M%S")
     with tempfile.TemporaryDirectory(prefix="kefu-intent-") as tmp:
         # no Rasa training cache: every model trains from scratch, so training times are honest
         os.environ.update(
@@ -267,10 +285,12 @@ def main() -> None:
             RASA_MAX_CACHE_SIZE="0",
             RASA_CACHE_DIRECTORY=str(Path(tmp) / "cache"),
         )
-        from rasa.utils.log_utils import configure_structlog
+        if args.pipelines:
+            from rasa.utils.log_utils import configure_structlog
 
-        configure_structlog(logging.WARNING)
+            configure_structlog(logging.WARNING)
         warnings.filterwarnings("ignore")  # after importing rasa, which installs its own filters
+        features = calibration.FeatureCache(calibration.pipeline_settings()) if args.calibration else None
         names = {v.key: v for v in variants(args.pipelines, args.diet_epochs, args.fine_tune_epochs, args.fine_tune_lr)}
         lines = [f"# Intent benchmark ({time.strftime('%Y-%m-%d %H:%M')})", "", f"Command: `{' '.join(sys.argv)}`", ""]
         if "encoder" in args.pipelines:
@@ -303,12 +323,18 @@ def main() -> None:
                             f"{time.monotonic() - t0:.0f} s wall ===",
                             flush=True,
                         )
-            lines += report(dataset, splits, results, failures, names, args)
+            if names:
+                lines += report(dataset, splits, results, failures, names, args)
+            else:
+                lines += [f"## {TITLES[dataset]}", ""]
+            if features is not None:
+                lines += calibration.run_dataset(dataset, TITLES[dataset], splits, features, args.out, stamp)
         lines.append(f"Total wall time: {time.monotonic() - started:.0f} s")
     text = "\n".join(lines)
     print("\n" + text)
     args.out.mkdir(parents=True, exist_ok=True)
-    path = args.out / f"intent-{time.strftime('%Y%m%d-%H%M%S')}-{'_'.join(args.datasets)}-{'_'.join(args.pipelines)}.md"
+    parts = args.pipelines + (["calibration"] if args.calibration else [])
+    path = args.out / f"intent-{stamp}-{'_'.join(args.datasets)}-{'_'.join(parts)}.md"
     path.write_text(text + "\n", encoding="utf-8")
     print(f"\nwritten to {path}")
 

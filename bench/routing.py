@@ -52,9 +52,7 @@ async def route_snippet(agent: Any, turn: dict[str, Any], config: Any) -> tuple[
         parse = await agent.parse_message(text)
         frustration = update_frustration(frustration, parse.get("sentiment"))
         if index < len(messages) - 1:
-            intent = (parse.get("intent") or {}).get("name")
-            confidence = float((parse.get("intent") or {}).get("confidence") or 0.0)
-            unclear = unclear + 1 if is_unclear(intent, confidence, config) else 0
+            unclear = unclear + 1 if is_unclear(TurnSignals.from_parse(parse, {}), config) else 0
     signals = TurnSignals.from_parse(parse, {"frustration": frustration}, unclear_before=unclear)
     decision = decide(signals, config, now=datetime.fromisoformat(turn.get("at", DEFAULT_AT)))
     return decision.route, decision.record

@@ -110,7 +110,8 @@ class EncoderFeaturizer(DenseFeaturizer, GraphComponent):
 
         config = self._config
         try:
-            self.encoder = Encoder.load(model, runtime=config["runtime"], max_length=int(config["max_length"]))
+            self.encoder = Encoder.load(model, runtime=config["runtime"], max_length=int(config["max_length"]),
+                                        batch_independent=True)
         except BadInput as exc:
             raise InvalidConfigException(f"EncoderFeaturizer: {exc}") from exc
         cache_dir = config.get("cache_dir")
@@ -129,6 +130,13 @@ class EncoderFeaturizer(DenseFeaturizer, GraphComponent):
         """Relative paths that exist under the project root win over hub names."""
         local = cls._resolve_path(model)
         return str(local) if local.exists() else model
+
+    @classmethod
+    def fingerprint_addon(cls, config: Dict[str, Any]) -> Optional[str]:
+        """Re-featurise cached training data when the encoding scheme changes (not only the config)."""
+        from kefu.encoder.runtime import ENCODING_VERSION
+
+        return f"encoding-{ENCODING_VERSION}"
 
     @classmethod
     def validate_config(cls, config: Dict[str, Any]) -> None:

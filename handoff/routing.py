@@ -52,6 +52,24 @@ def clean_sentiment(value: Any) -> Optional[dict[str, Any]]:
     }
 
 
+def clean_thresholds(value: Any) -> Optional[dict[str, Any]]:
+    """The classifier's thresholds for the predicted intent, when they are well-formed."""
+    if not isinstance(value, Mapping):
+        return None
+    auto, specialist = to_float(value.get("auto")), to_float(value.get("specialist"))
+    if auto is None or specialist is None or not 0.0 <= specialist <= auto <= 1.0:
+        return None
+    source = value.get("source")
+    return {"auto": auto, "specialist": specialist, "source": source if isinstance(source, str) else None}
+
+
+def clean_out_of_scope(value: Any) -> Optional[dict[str, Any]]:
+    if not isinstance(value, Mapping) or not isinstance(value.get("flagged"), bool):
+        return None
+    return {"score": to_float(value.get("score")), "threshold": to_float(value.get("threshold")),
+            "flagged": value["flagged"]}
+
+
 @dataclass(frozen=True)
 class TurnSignals:
     """What routing may look at for one user turn; missing pieces mean neutral / unknown."""
@@ -65,6 +83,8 @@ class TurnSignals:
     kb_confidence: Optional[float] = None
     unclear_before: int = 0  # unclear user turns in a row just before this one
     in_form: bool = False
+    thresholds: Optional[Mapping[str, Any]] = None  # the model's, for this intent (BertIntentClassifier)
+    out_of_scope: Optional[Mapping[str, Any]] = None  # {score, threshold, flagged} from the classifier
 
     @classmethod
     def from_parse(
@@ -95,7 +115,13 @@ class TurnSignals:
             kb_confidence=to_float(slots.get("kb_confidence")),
             unclear_before=max(0, int(unclear_before)),
             in_form=bool(in_form),
+            thresholds=clean_thresholds(parse_data.get("intent_thresholds")),
+            out_of_scope=clean_out_of_scope(parse_data.get("out_of_scope")),
         )
+
+    @property
+    def flagged_out_of_scope(self) -> bool:
+        return bool(self.out_of_scope and self.out_of_scope.get("flagged"))
 
 
 @dataclass(frozen=True)
@@ -111,13 +137,39 @@ class RouteDecision:
         return self.route in HUMAN_ROUTES
 
 
-def is_unclear(intent: Optional[str], confidence: float, config: RoutingConfig) -> bool:
-    """A turn the bot did not understand well enough: a fallback, or a question below specialist_threshold."""
+def thresholds_for(signals: TurnSignals, config: RoutingConfig) -> tuple[float, float, str]:
+    """(auto, specialist, where from) for this turn's intent.
+
+    With precision targets in the YAML the model's thresholds (chosen at training time from
+    out-of-fold predictions) apply; numbers in the YAML apply as written and are re-read live,
+    and a numeric per-intent override always wins.
+    """
+    auto, specialist, source = config.auto_threshold, config.specialist_threshold, "yaml numbers"
+    model = signals.thresholds
+    if config.targets.uses_targets:
+        if model and model.get("source") in ("targets", "intent"):
+            auto, specialist, source = model["auto"], model["specialist"], f"model ({model['source']})"
+        else:
+            source = "yaml numbers (the model has no target thresholds: retrain)"
+    override = config.targets.intents.get(signals.intent or "")
+    if override is not None and override.auto_threshold is not None:
+        auto, source = override.auto_threshold, f"intent_thresholds.{signals.intent}"
+    if override is not None and override.specialist_threshold is not None:
+        specialist, source = override.specialist_threshold, f"intent_thresholds.{signals.intent}"
+    return auto, min(specialist, auto), source
+
+
+def is_unclear(signals: TurnSignals, config: RoutingConfig) -> bool:
+    """A turn the bot did not understand well enough: a fallback, out of scope, or below the specialist band."""
+    intent = signals.intent
     if intent in config.fallback_intents or intent is None:
         return True
-    if intent in config.conversational_intents or intent in EXPLICIT or intent in ANGRY_INTENTS:
+    if intent in EXPLICIT or intent in ANGRY_INTENTS:
         return False
-    return confidence < config.specialist_threshold
+    below = signals.confidence < thresholds_for(signals, config)[1]
+    if intent in config.conversational_intents:  # small talk is often unusual, but must be recognised
+        return below
+    return signals.flagged_out_of_scope or below
 
 
 def angry_because(signals: TurnSignals, config: RoutingConfig) -> Optional[str]:
@@ -142,7 +194,9 @@ def _choose(signals: TurnSignals, config: RoutingConfig) -> tuple[str, Optional[
     intent, confidence = signals.intent, signals.confidence
     group = config.group_of(intent)
     level = config.level_for(group)
-    unclear = is_unclear(intent, confidence, config)
+    unclear = is_unclear(signals, config)
+    auto, specialist, _ = thresholds_for(signals, config)
+    oos = signals.flagged_out_of_scope and intent not in config.conversational_intents
     angry = angry_because(signals, config)
     if angry:
         return "senior", SENIOR, "angry", angry
@@ -152,30 +206,34 @@ def _choose(signals: TurnSignals, config: RoutingConfig) -> tuple[str, Optional[
         return "bot", None, "in_form", "a form is collecting details"
     if unclear and signals.unclear_before >= 1:
         reason = "two_fallbacks" if intent in config.fallback_intents or intent is None else "low_confidence"
+        reason = "out_of_scope" if oos or intent == "out_of_scope" else reason
         return "human", GENERAL, reason, f"{signals.unclear_before + 1} unclear turns in a row"
     if level == "assist":
         return ("specialist", group, "assist", "automation level assist: agents answer, the bot drafts") if group else (
             "human", GENERAL, "assist", "automation level assist: agents answer, the bot drafts")
-    if intent in config.conversational_intents:
+    if intent in config.conversational_intents and confidence >= specialist:
         return "bot", None, "conversational", f"small talk ({intent})"
     if intent in config.fallback_intents or intent is None:
-        reason = "out_of_scope" if intent == "out_of_scope" else "low_confidence"
+        reason = "out_of_scope" if intent == "out_of_scope" or oos else "low_confidence"
         return "clarify", None, reason, f"first unclear turn ({intent})"
-    if confidence >= config.auto_threshold:
+    if oos:
+        score = (signals.out_of_scope or {}).get("score")
+        return "clarify", None, "out_of_scope", f"out-of-scope score {score} above {signals.out_of_scope['threshold']}"
+    if confidence >= auto:
         if level == "semi-auto":
             kb_ok = (
                 signals.kb_source in config.semi_auto_sources
-                and (signals.kb_confidence or 0.0) >= config.auto_threshold
+                and (signals.kb_confidence or 0.0) >= auto
             )
             if intent not in config.faq_intents and not kb_ok:
                 return "specialist", group or GENERAL, "specialist", "semi-auto answers only FAQ/graph questions"
-        return "bot", None, "confident", f"confidence {confidence:.3f} >= auto {config.auto_threshold}"
-    if confidence >= config.specialist_threshold and intent in config.self_service_intents:
+        return "bot", None, "confident", f"confidence {confidence:.3f} >= auto {auto:.3f}"
+    if confidence >= specialist and intent in config.self_service_intents:
         return "bot", None, "self_service", f"confidence {confidence:.3f}: {intent} starts a form that confirms details"
-    if confidence >= config.specialist_threshold:
-        why = f"confidence {confidence:.3f} in [{config.specialist_threshold}, {config.auto_threshold})"
+    if confidence >= specialist:
+        why = f"confidence {confidence:.3f} in [{specialist:.3f}, {auto:.3f})"
         return ("specialist", group, "specialist", why) if group else ("human", GENERAL, "specialist", why)
-    return "clarify", None, "low_confidence", f"confidence {confidence:.3f} < specialist {config.specialist_threshold}"
+    return "clarify", None, "low_confidence", f"confidence {confidence:.3f} < specialist {specialist:.3f}"
 
 
 def decide(signals: TurnSignals, config: RoutingConfig, now: Optional[datetime] = None) -> RouteDecision:
@@ -191,7 +249,8 @@ def decide(signals: TurnSignals, config: RoutingConfig, now: Optional[datetime] 
         "intent": signals.intent,
         "confidence": round(signals.confidence, 4),
         "ranking": list(signals.ranking),
-        "thresholds": {"auto": config.auto_threshold, "specialist": config.specialist_threshold},
+        "thresholds": dict(zip(("auto", "specialist", "source"), thresholds_for(signals, config), strict=True)),
+        "out_of_scope": dict(signals.out_of_scope) if signals.out_of_scope else None,
         "sentiment": dict(signals.sentiment) if signals.sentiment else None,
         "frustration": signals.frustration,
         "senior_thresholds": {"frustration": config.senior_frustration, "score": config.senior_sentiment_score},

@@ -17,6 +17,7 @@ import yaml
 
 from handoff.hours import Hours, Staffing
 from kefu.errors import ConfigError
+from kefu.thresholds import Targets, parse_targets
 
 LEVELS = ("assist", "semi-auto", "full-auto")
 GENERAL = "general"
@@ -25,7 +26,7 @@ TOP_KEYS = {
     "version", "auto_threshold", "specialist_threshold", "automation_level", "timezone", "senior", "priorities",
     "conversational_intents", "fallback_intents", "faq_intents", "self_service_intents", "semi_auto_sources",
     "defaults", "groups",
-    "queues", "topics",
+    "queues", "topics", "auto_precision", "specialist_precision", "min_band_support", "intent_thresholds",
 }
 MAX_FILE_BYTES = 1_000_000
 
@@ -55,6 +56,7 @@ class RoutingConfig:
     intent_group: Mapping[str, str] = field(default_factory=dict)
     topics: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
     default_staffing: Staffing = field(default_factory=Staffing)
+    targets: Targets = field(default_factory=Targets)  # precision targets + per-intent overrides
     digest: str = ""
 
     def group_of(self, intent: Optional[str]) -> Optional[str]:
@@ -117,10 +119,7 @@ def parse_routing(raw: Any) -> RoutingConfig:
     unknown = set(raw) - TOP_KEYS
     if unknown:
         raise ConfigError(f"routing: unknown keys {sorted(unknown)}")
-    auto = _number(raw, "auto_threshold", 0.9, 0.0, 1.0)
-    specialist = _number(raw, "specialist_threshold", 0.7, 0.0, 1.0)
-    if specialist > auto:
-        raise ConfigError("routing: specialist_threshold must not exceed auto_threshold")
+    targets = parse_targets(raw)
     timezone = str(raw.get("timezone", "Asia/Shanghai"))
     senior = raw.get("senior") or {}
     defaults = raw.get("defaults") or {}
@@ -164,8 +163,8 @@ def parse_routing(raw: Any) -> RoutingConfig:
         raise ConfigError("routing: topics must map intents to {zh: ..., en: ...}")
     digest = hashlib.sha256(yaml.safe_dump(dict(raw), sort_keys=True, allow_unicode=True).encode()).hexdigest()[:12]
     return RoutingConfig(
-        auto_threshold=auto,
-        specialist_threshold=specialist,
+        auto_threshold=targets.auto_threshold,
+        specialist_threshold=targets.specialist_threshold,
         automation_level=_level(raw.get("automation_level", "full-auto"), "automation_level"),
         senior_frustration=_number(senior, "frustration", 1.0, 0.0, 1.0),
         senior_sentiment_score=(
@@ -181,6 +180,7 @@ def parse_routing(raw: Any) -> RoutingConfig:
         intent_group=intent_group,
         topics={k: {str(lang): str(text) for lang, text in v.items()} for k, v in topics.items()},
         default_staffing=base,
+        targets=targets,
         digest=digest,
     )
 

@@ -11,7 +11,7 @@ import re
 import unicodedata
 from typing import Any, Iterable, Mapping, Optional
 
-from handoff.routing import clean_sentiment, is_unclear, to_float
+from handoff.routing import TurnSignals, clean_sentiment, is_unclear, to_float
 from handoff.routing_config import RoutingConfig
 
 RATING_QUESTION = "utter_ask_rating"
@@ -31,11 +31,6 @@ def _parse(event: Mapping[str, Any]) -> Mapping[str, Any]:
     return event.get("parse_data") or {}
 
 
-def _intent(event: Mapping[str, Any]) -> tuple[Optional[str], float]:
-    intent = _parse(event).get("intent") or {}
-    return intent.get("name"), to_float(intent.get("confidence")) or 0.0
-
-
 def _before_latest_user(events: list[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
     """The events before the latest user message (all of them when there is none)."""
     for index in range(len(events) - 1, -1, -1):
@@ -53,7 +48,7 @@ def unclear_before(events: Iterable[Mapping[str, Any]], config: RoutingConfig) -
             break
         if kind != "user":
             continue
-        if not is_unclear(*_intent(event), config):
+        if not is_unclear(TurnSignals.from_parse(_parse(event), {}), config):
             break
         count += 1
     return count

@@ -26,6 +26,7 @@ EXTENSIONS: dict[str, str] = {
     "lexicon": "kefu.lexicon",
     "report": "analytics.cli",
     "simulate": "analytics.simulate",
+    "thresholds": "kefu.thresholds_cli",
 }
 
 

@@ -27,6 +27,10 @@ INPUTS = [
     RASA_DIR / "data",
     *sorted((PROJECT_ROOT / "custom_components").glob("*.py")),
     PROJECT_ROOT / "kefu" / "text.py",
+    PROJECT_ROOT / "kefu" / "encoder" / "runtime.py",
+    # the intent model: calibration, thresholds from the routing YAML's targets, out-of-scope score
+    *(PROJECT_ROOT / "kefu" / f"{name}.py" for name in ("calibration", "thresholds", "oos", "intent_head")),
+    PROJECT_ROOT / "data" / "routing.yml",
     PROJECT_ROOT / "data" / "lexicons" / "jieba",
     # sentiment: its labelled set, its lexicons and its Rasa-free logic
     PROJECT_ROOT / "data" / "sentiment",
@@ -76,6 +80,7 @@ def train(settings: Settings, force: bool = False) -> Path:
     current = fingerprint()
     if not force and target.is_file() and stamp.is_file() and stamp.read_text().strip() == current:
         print(f"Model {target} is up to date (fingerprint {current[:12]}); skipping training.", flush=True)
+        print_thresholds(target, table=False)
         return target
     settings.model_dir.mkdir(parents=True, exist_ok=True)
     from kefu.runner import child_env
@@ -95,4 +100,19 @@ def train(settings: Settings, force: bool = False) -> Path:
         raise KefuError(f"rasa train failed with exit code {result.returncode}")
     stamp.write_text(current + "\n")
     print(f"Trained {target} in {time.monotonic() - started:.0f} s.", flush=True)
+    print_thresholds(target, table=True)
     return target
+
+
+def print_thresholds(model: Path, table: bool) -> None:
+    """The model's calibration/threshold plan: the `kefu thresholds` table after training, one line
+    for an up-to-date model. Never fails the build: a model without a plan gets a note."""
+    from kefu.thresholds import format_plan
+    from kefu.thresholds_cli import load_model_plan, summary_line
+
+    try:
+        plan = load_model_plan(model)
+    except KefuError as exc:
+        print(f"No routing threshold plan to show: {exc}", flush=True)
+        return
+    print(format_plan(plan) if table else summary_line(plan), flush=True)

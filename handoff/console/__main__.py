@@ -11,6 +11,7 @@ from handoff.adapters import adapter_class
 from handoff.console.app import ConsoleConfig, create_app
 from kefu.config import Settings, load_settings
 from kefu.errors import ConfigError, KefuError
+from kefu.modelbuild import model_path
 from kefu.pgserver import with_database
 
 
@@ -34,6 +35,7 @@ def console_config(settings: Settings) -> ConsoleConfig:
         adapter=settings.handoff_adapter,
         adapter_options=options,
         secure_cookies=settings.console_secure_cookies,
+        model_path=model_path(settings),
     )
 
 

@@ -25,7 +25,8 @@ from handoff.console.live import live_payload, queue_state
 from handoff.console.pages import DISPOSITIONS
 from handoff.console.users import Agent
 from handoff.tickets import AlreadyClaimed, Ticket
-from kefu.errors import BadInput, KefuError, NotFound
+from kefu.errors import BadInput, ConfigError, KefuError, NotFound
+from kefu.thresholds_cli import NoPlan
 
 log = logging.getLogger(__name__)
 
@@ -197,6 +198,18 @@ def register(app: Sanic) -> None:  # noqa: C901 - one place that lists every rou
         if len(windows) > 1:
             raise ApiError("give window at most once", 400)
         return response.json(await live_payload(app, windows[0] if windows else None))
+
+    @app.get("/api/thresholds")
+    async def thresholds(request: Request) -> HTTPResponse:
+        """The routing thresholds (and calibration, out-of-scope threshold) stored with the served model."""
+        require_supervisor((await require_session(request, csrf=False)).agent)
+        try:
+            return response.json(await app.ctx.plan_cache.get())
+        except NoPlan as exc:
+            raise ApiError(str(exc), 404) from exc
+        except ConfigError as exc:
+            log.warning("console: %s", exc)
+            raise ApiError(str(exc), 500) from exc
 
     @app.post("/api/tickets/<ticket_id>/correction")
     async def correction(request: Request, ticket_id: str) -> HTTPResponse:

@@ -29,6 +29,7 @@ from handoff.adapters import LiveChatAdapter, adapter_class
 from handoff.adapters.base import AdapterLinks
 from handoff.console import pages
 from handoff.console.live import LiveCache
+from handoff.console.plan import PlanCache
 from handoff.console.users import AgentStore, Session
 from handoff.rasa_api import RATING_ACTION, RasaClient
 from handoff.relay import Hub, Relay
@@ -70,6 +71,7 @@ class ConsoleConfig:
     secure_cookies: Optional[bool] = None  # None: Secure exactly when the request came over https
     relay_interval: float = 0.25
     rating_action: str = RATING_ACTION
+    model_path: Optional[Path] = None  # the model `kefu run` serves: the supervisor's thresholds panel
 
 
 class ApiError(KefuError):
@@ -167,6 +169,7 @@ def create_app(config: ConsoleConfig, name: str = "kefu_console") -> Sanic:
         app.ctx.hub = Hub()
         app.ctx.online = {}
         app.ctx.live_cache = LiveCache()
+        app.ctx.plan_cache = PlanCache(config.model_path)
         app.ctx.events = TrackerEvents(pool)
         app.ctx.relay = Relay(app.ctx.tickets, app.ctx.events, app.ctx.rasa, adapter, app.ctx.hub,
                               interval=config.relay_interval, rating_action=config.rating_action)

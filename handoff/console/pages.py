@@ -34,6 +34,17 @@ STRINGS: dict[str, dict[str, str]] = {
         "escalations_by_queue": "各队列转人工", "count": "数量", "rate": "比率", "queue": "队列",
         "now_waiting": "当前等待", "now_assigned": "当前处理中", "corrected_intent": "正确意图",
         "no_correction": "（不修改意图）",
+        "th_title": "路由阈值", "th_none": "当前模型没有阈值信息", "th_model": "模型", "th_updated": "更新于",
+        "th_mode_targets": "按目标精度选定", "th_mode_numbers": "固定数值",
+        "th_numbers_live": "固定数值模式下以 routing.yml 中的数值为准（实时生效），此处为训练时的数值。",
+        "th_target_auto": "自动回答目标精度", "th_target_specialist": "专员目标精度",
+        "th_min_support": "每区间最少样本", "th_band": "区间", "th_threshold": "阈值", "th_source": "来源",
+        "th_coverage": "覆盖率", "th_accuracy": "准确率", "th_support": "样本数",
+        "th_band_auto": "机器人自动回答", "th_band_specialist": "技能组专员",
+        "th_band_below": "低于阈值（澄清）", "th_src_target": "达到目标", "th_src_fallback": "未达目标，用默认值",
+        "th_src_number": "固定数值", "th_intents": "按意图设置", "th_intent": "意图", "th_auto": "自动回答",
+        "th_specialist": "专员", "th_oos": "超出范围阈值", "th_in_scope_recall": "范围内召回率",
+        "th_calibration": "置信度校准", "th_examples": "样本", "th_warnings": "警告",
     },
     "en": {
         "title": "Agent console", "login": "Log in", "name": "User name", "password": "Password", "logout": "Log out",
@@ -55,6 +66,19 @@ STRINGS: dict[str, dict[str, str]] = {
         "escalations_by_queue": "Escalations by queue", "count": "Count", "rate": "Rate", "queue": "Queue",
         "now_waiting": "Waiting now", "now_assigned": "Assigned now",
         "corrected_intent": "Correct intent", "no_correction": "(intent was right)",
+        "th_title": "Routing thresholds", "th_none": "No threshold plan for the current model", "th_model": "Model",
+        "th_updated": "updated", "th_mode_targets": "chosen by precision targets", "th_mode_numbers": "fixed numbers",
+        "th_numbers_live": "In numbers mode the values in routing.yml apply (re-read live); these are the values at"
+        " training time.",
+        "th_target_auto": "Auto precision target", "th_target_specialist": "Specialist precision target",
+        "th_min_support": "Min. band support", "th_band": "Band", "th_threshold": "Threshold", "th_source": "Source",
+        "th_coverage": "Coverage", "th_accuracy": "Accuracy", "th_support": "Predictions",
+        "th_band_auto": "Bot answers", "th_band_specialist": "Skill-group specialists",
+        "th_band_below": "Below (clarifying question)", "th_src_target": "target met",
+        "th_src_fallback": "target not met: default", "th_src_number": "fixed number", "th_intents": "Per intent",
+        "th_intent": "Intent", "th_auto": "Auto", "th_specialist": "Specialist", "th_oos": "Out-of-scope threshold",
+        "th_in_scope_recall": "in-scope recall", "th_calibration": "Calibration", "th_examples": "examples",
+        "th_warnings": "Warnings",
     },
 }
 
@@ -142,6 +166,7 @@ def supervisor_page(lang: str, agent: dict[str, Any], csrf: str, intents: Sequen
 <div class="live-head"><label>{html.escape(t["live_window"])} <select id="live-window">
 <option value="today">today</option><option value="1h">1h</option><option value="24h" selected>24h</option>
 <option value="7d">7d</option></select></label></div><div id="live-metrics"></div></section>
+<section id="thresholds-panel"><h2>{html.escape(t["th_title"])}</h2><div id="thresholds"></div></section>
 <div class="console"><section><h2>{html.escape(t["queues"])}</h2><div id="queues"></div></section>
 <section class="ticket" id="ticket"><p class="hint">{html.escape(t["select_ticket"])}</p></section></div>
 </main>"""

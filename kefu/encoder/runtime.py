@@ -25,6 +25,14 @@ from kefu.encoder.backends import Backend, OnnxBackend, TFBackend, resolve_onnx,
 from kefu.errors import BadInput
 
 RUNTIMES = ("onnx-int8", "onnx-fp32", "tensorflow")
+# Dynamic int8 quantisation takes one activation scale per tensor, so a text's vector depends
+# on the other texts (and the padding) in its batch: training encodes in batches, a live
+# message alone. `batch_independent=True` encodes these runtimes text by text so training
+# and serving agree (the NLU components use it; the knowledge index's retrieval calibration
+# was fitted on batched vectors and keeps them until it is refitted).
+BATCH_DEPENDENT = frozenset({"onnx-int8"})
+# bump when the vectors a given model + settings produce change (caches and trained models key on it)
+ENCODING_VERSION = "2"
 META_FILE = "kefu_encoder.json"
 CHARS_PER_TOKEN_CAP = 50  # characters kept per allowed token before tokenising; see _cap
 
@@ -65,6 +73,7 @@ class Encoder:
         normalize: bool,
         dim: int,
         identity: str,
+        batch_independent: bool = False,
     ) -> None:
         self.tokenizer = tokenizer
         self.backend = backend
@@ -74,7 +83,9 @@ class Encoder:
         self.prefix = prefix
         self.normalize = normalize
         self._dim = dim
-        key = json.dumps([identity, runtime, max_length, prefix, normalize])
+        self.batch_independent = batch_independent and runtime in BATCH_DEPENDENT
+        key = json.dumps([identity, runtime, max_length, prefix, normalize]
+                         + ([ENCODING_VERSION, "one-by-one"] if self.batch_independent else []))
         self._fingerprint = f"{Path(name).name or name}:{runtime}:{hashlib.sha256(key.encode()).hexdigest()[:16]}"
 
     @classmethod
@@ -87,6 +98,7 @@ class Encoder:
         cache_dir: Optional[Path] = None,
         threads: int = 2,
         prefix: Optional[str] = None,
+        batch_independent: bool = False,
     ) -> Encoder:
         """Load a local model directory or HF model name with the chosen runtime.
 
@@ -123,6 +135,7 @@ class Encoder:
             normalize=bool(meta.get("normalize", False)),
             dim=int(config.hidden_size),
             identity=str(meta.get("stamp") or source_identity(model)),
+            batch_independent=batch_independent,
         )
 
     @property
@@ -147,6 +160,8 @@ class Encoder:
             raise BadInput("encode() takes a list of strings")
         if batch_size < 1:
             raise BadInput(f"batch_size must be positive, got {batch_size}")
+        if self.batch_independent:
+            batch_size = 1
         texts = list(texts)
         if not texts:
             return []

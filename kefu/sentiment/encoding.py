@@ -36,7 +36,8 @@ class SentenceEncoder:
 
         if pooling not in POOLINGS:
             raise BadInput(f"pooling must be one of {POOLINGS}, got {pooling!r}")
-        self.encoder = Encoder.load(model, runtime=runtime, max_length=int(max_length))
+        self.encoder = Encoder.load(model, runtime=runtime, max_length=int(max_length),
+                                    batch_independent=True)
         self.pooling = pooling
         self.batch_size = int(batch_size)
         namespace = f"{self.encoder.fingerprint}|{max_length}|{pooling}|sentence-only"

@@ -46,8 +46,9 @@ async def test_second_fallback_in_a_row_hands_over(handoff_env, domain, dispatch
     events = await ActionFallback().run(dispatcher, t, domain)
     assert events[-1]["event"] == "pause"
     assert dispatcher.messages[0]["response"] == "utter_handoff_fallback"
+    # the second unclear turn is out of scope: the ticket says so
     assert (dispatcher.messages[0]["custom"]["queue"], dispatcher.messages[0]["custom"]["reason"]) == (
-        "general", "two_fallbacks")
+        "general", "out_of_scope")
     async with TicketStore(handoff_env) as store:
         (ticket,) = await store.list_open()
     assert ticket.reason_detail["unclear_before"] == 1 and ticket.priority == 40
@@ -64,3 +65,24 @@ async def test_an_angry_fallback_goes_to_senior_agents(handoff_env, domain, disp
     await ActionFallback().run(dispatcher, tracker("???!!! 废物", "nlu_fallback", 0.4, **angry), domain)
     assert dispatcher.messages[0]["response"] == "utter_handoff_senior"
     assert dispatcher.messages[0]["custom"]["queue"] == "senior"
+
+
+FLAGGED = {"score": 0.99, "threshold": 0.88, "flagged": True}
+
+
+async def test_a_message_flagged_out_of_scope_gets_the_out_of_scope_reply_then_a_person(handoff_env, domain):
+    # the classifier forced a confident intent, but the out-of-scope score says it fits none
+    first = CollectingDispatcher()
+    t = tracker("帮我写一首关于猫的诗", "product_question", 0.96, sender="oos-1", out_of_scope=FLAGGED)
+    assert await ActionFallback().run(first, t, domain) == []
+    assert first.messages[0]["response"] == "utter_out_of_scope"
+    second = CollectingDispatcher()
+    t = tracker("量子力学是什么", "check_balance", 0.93, sender="oos-2", out_of_scope=FLAGGED,
+                history=[user("帮我写一首关于猫的诗", "product_question", 0.96, out_of_scope=FLAGGED)])
+    events = await ActionFallback().run(second, t, domain)
+    assert events[-1]["event"] == "pause"
+    assert (second.messages[0]["custom"]["queue"], second.messages[0]["custom"]["reason"]) == (
+        "general", "out_of_scope")
+    async with TicketStore(handoff_env) as store:
+        (ticket,) = [tk for tk in await store.list_open() if tk.conversation_id == "oos-2"]
+    assert ticket.reason == "out_of_scope" and ticket.reason_detail["out_of_scope"] == FLAGGED

@@ -94,3 +94,79 @@ def test_missing_features_are_a_clear_error(tmp_path):
     with pytest.raises(InvalidConfigException, match="EncoderFeaturizer"):
         examples = [Message(data={TEXT: "hi", INTENT: "greet"}), Message(data={TEXT: "yo", INTENT: "x"})]
         component.train(TrainingData(examples))
+
+
+def routing_file(tmp_path, **keys) -> str:
+    import yaml
+
+    from kefu.config import PROJECT_ROOT
+
+    raw = yaml.safe_load((PROJECT_ROOT / "data" / "routing.yml").read_text(encoding="utf-8"))
+    raw.update(keys)
+    for key in [k for k, v in keys.items() if v is None]:
+        del raw[key]
+    path = tmp_path / "routing.yml"
+    path.write_text(yaml.safe_dump(raw, allow_unicode=True), encoding="utf-8")
+    return str(path)
+
+
+def test_calibrated_scores_thresholds_and_oos_survive_persistence(tmp_path):
+    (tmp_path / "model").mkdir()
+    storage = LocalModelStorage(tmp_path / "model")
+    resource = Resource("intent")
+    config = {**BertIntentClassifier.get_default_config(), "routing_file": routing_file(
+        tmp_path, auto_precision=0.95, specialist_precision=0.8, min_band_support=5, intent_thresholds={
+            "report_lost_card": {"auto_precision": 0.99}})}
+    component = BertIntentClassifier.create(config, storage, resource, context())
+    vectors, labels = clusters(20, seed=11)
+    component.train(TrainingData([message(v, label) for v, label in zip(vectors, labels, strict=False)]))
+    plan = component.model.plan
+    assert plan["calibration"]["method"] == "temperature" and plan["thresholds"]["mode"] == "targets"
+    assert plan["thresholds"]["targets"]["auto_precision"] == 0.95
+    assert "report_lost_card" in plan["thresholds"]["intents"]
+
+    far = np.full(16, 9.0)  # nowhere near any of the four intents
+    test_vectors, _ = clusters(3, seed=12)
+    first = component.process([message(v) for v in [*test_vectors, far]])
+    second = BertIntentClassifier.load(config, storage, resource, context()).process(
+        [message(v) for v in [*test_vectors, far]])
+    for a, b in zip(first, second, strict=True):
+        assert a.get(INTENT) == b.get(INTENT)
+        assert a.get("intent_thresholds") == b.get("intent_thresholds")
+        assert a.get("out_of_scope") == b.get("out_of_scope")
+    thresholds = first[0].get("intent_thresholds")
+    assert thresholds["source"] in ("targets", "intent") and 0 <= thresholds["specialist"] <= thresholds["auto"] <= 1
+    lost = next(m for m in first if m.get(INTENT)["name"] == "report_lost_card")
+    assert lost.get("intent_thresholds")["source"] == "intent"
+    assert first[-1].get("out_of_scope")["flagged"] is True
+    assert sum(m.get("out_of_scope")["flagged"] for m in first[:-1]) <= 2
+    # the persisted plan is what `kefu thresholds` reads from the archive
+    from kefu.intent_head import json_safe
+    from kefu.thresholds import read_plan
+
+    assert read_plan(tmp_path / "model")["thresholds"] == json_safe(plan["thresholds"])
+
+
+@pytest.mark.parametrize(
+    ("keys", "named"),
+    [
+        ({"auto_precision": 1.5}, "auto_precision"),
+        ({"auto_precision": 0.8, "specialist_precision": 0.9}, "specialist_precision"),
+        ({"specialist_precision": None}, "specialist_precision is missing"),
+        ({"intent_thresholds": {"freeze_card": {"auto_precision": -1}}}, "freeze_card.auto_precision"),
+    ],
+)
+def test_bad_targets_stop_training_naming_the_key(tmp_path, keys, named):
+    config = {**BertIntentClassifier.get_default_config(), "routing_file": routing_file(tmp_path, **keys)}
+    component = BertIntentClassifier.create(config, LocalModelStorage(tmp_path / "m"), Resource("i"), context())
+    vectors, labels = clusters(5, seed=13)
+    with pytest.raises(InvalidConfigException, match=named):
+        component.train(TrainingData([message(v, label) for v, label in zip(vectors, labels, strict=False)]))
+
+
+@pytest.mark.parametrize(
+    ("key", "value"), [("calibration", "platt"), ("calibration_folds", 1), ("oos_in_scope_recall", 1.0)]
+)
+def test_bad_calibration_settings_are_refused(tmp_path, key, value):
+    with pytest.raises(InvalidConfigException, match=key):
+        BertIntentClassifier.create({key: value}, LocalModelStorage(tmp_path), Resource("i"), context())

@@ -79,7 +79,9 @@ def predicted(policy: RoutingPolicy, domain: Domain, events: list) -> Optional[s
 
 def test_abstains_when_the_bot_should_answer(policy, domain):
     assert predicted(policy, domain, turn_after(user("冻结卡", "freeze_card", 0.97))) is None
-    assert predicted(policy, domain, turn_after(user("hi", "greet", 0.6))) is None
+    assert predicted(policy, domain, turn_after(user("hi", "greet", 0.8))) is None
+    # barely recognised small talk gets the clarifying question
+    assert predicted(policy, domain, turn_after(user("asdkjh qwe", "thanks", 0.53))) == "action_fallback"
 
 
 def test_specialist_band_hands_over(policy, domain):
@@ -131,7 +133,9 @@ def test_rating_answer_after_the_rating_question(policy, domain):
     assert predicted(policy, domain, asked + user("四星", "inform", 0.4)) == "action_rate"
     # not a rating: normal routing (the bot answers a confident question)
     assert predicted(policy, domain, asked + user("how do I freeze my card", "freeze_card", 0.97)) is None
-    assert predicted(policy, domain, turn_after(user("5", "inform", 0.4))) is None
+    # a bare "5" out of the blue, barely recognised as inform: one clarifying question
+    assert predicted(policy, domain, turn_after(user("5", "inform", 0.4))) == "action_fallback"
+    assert predicted(policy, domain, turn_after(user("5", "inform", 0.95))) is None
 
 
 def test_listens_after_its_own_actions(policy, domain):

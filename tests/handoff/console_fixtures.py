@@ -168,7 +168,9 @@ def start_console(env: dict[str, str], log: Path, port: Optional[int] = None) ->
 def console(tickets_url: str, rasa_api: RasaApiServer, tmp_path_factory: pytest.TempPathFactory
             ) -> Iterator[ConsoleProcess]:
     var = tmp_path_factory.mktemp("console_var")
-    env = kefu_env(tickets_url, var, KEFU_RASA_PORT=str(rasa_api.port), KEFU_RASA_TOKEN=rasa_api.token)
+    # its own (empty) model directory: the thresholds tests put a tiny model archive there
+    env = kefu_env(tickets_url, var, KEFU_RASA_PORT=str(rasa_api.port), KEFU_RASA_TOKEN=rasa_api.token,
+                   KEFU_MODEL_DIR=str(var / "models"))
     add_agent(env, "alice", "agent", "cards,payments")
     add_agent(env, "bob", "agent", "cards")
     add_agent(env, "sara", "senior", "")

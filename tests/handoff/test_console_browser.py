@@ -127,3 +127,43 @@ def test_supervisor_sees_the_live_figures(console, tickets_url, browser):
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(SCREENSHOTS / "console-supervisor-live-en.png"), full_page=True)
     assert errors == []
+
+
+def test_supervisor_sees_the_routing_thresholds(console, browser):
+    """The thresholds panel (Chinese UI) renders the plan of the console's model: a tiny trained IntentModel."""
+    from tests.kefu.plan_fixtures import archive_model, tiny_model
+
+    model = tiny_model()
+    path = Path(console.env["KEFU_MODEL_DIR"]) / "kefu.tar.gz"
+    path.unlink(missing_ok=True)
+    th = model.plan["thresholds"]
+    try:
+        page = browser.new_context(locale="zh-CN").new_page()
+        errors: list[str] = []
+        page.on("pageerror", lambda exc: errors.append(str(exc)))
+        page.goto(console.url + "/login?lang=zh")
+        page.fill("#name", "vera")
+        page.fill("#password", PASSWORD)
+        page.click("#login")
+        page.wait_for_url("**/supervisor")
+        page.wait_for_selector("#t-none")  # no model yet: the panel says so, with the file it looked for
+        assert page.locator("#t-none").inner_text() == "当前模型没有阈值信息"
+        assert str(path) in page.locator("#thresholds").inner_text()
+        archive_model(path, model)
+        page.reload()
+        page.wait_for_selector("#t-bands")
+        assert "路由阈值" in page.locator("#thresholds-panel h2").inner_text()
+        cells = page.locator("#t-bands tr[data-band='auto'] td").all_inner_texts()
+        assert cells[0] == "机器人自动回答" and cells[1] == f"{th['auto']:.3f}" and cells[2] == "达到目标"
+        assert cells[5] == str(th["bands"]["auto"]["support"])
+        assert page.locator("#t-intents tr[data-intent]").count() == 3
+        assert "未达目标" in page.locator("#t-intents tr[data-intent='intent_2']").inner_text()
+        assert page.locator("#t-warnings li").count() == 1
+        assert f"{model.plan['oos']['threshold']:.3f}" in page.locator("#t-oos").inner_text()
+        assert "ECE" in page.locator("#t-calibration").inner_text()
+        assert "kefu.tar.gz" in page.locator("#t-model").inner_text()
+        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+        page.locator("#thresholds-panel").screenshot(path=str(SCREENSHOTS / "console-supervisor-thresholds-zh.png"))
+        assert errors == []
+    finally:
+        path.unlink(missing_ok=True)

@@ -51,7 +51,8 @@ def turn(intent, confidence=0.95, **kw) -> TurnSignals:
         (turn("check_balance", 0.69), "clarify", None, "low_confidence"),
         (turn("nlu_fallback", 0.3), "clarify", None, "low_confidence"),
         (turn("out_of_scope", 0.99), "clarify", None, "out_of_scope"),
-        (turn("out_of_scope", 0.99, unclear_before=1), "human", "general", "two_fallbacks"),
+        (turn("out_of_scope", 0.99, unclear_before=1), "human", "general", "out_of_scope"),
+        (turn("nlu_fallback", 0.3, unclear_before=1), "human", "general", "two_fallbacks"),
         (turn("check_balance", 0.6, unclear_before=1), "human", "general", "low_confidence"),
         (turn("check_balance", 0.95, unclear_before=1), "bot", None, "confident"),
         (turn("ask_human", 0.99), "human", "general", "explicit_request"),
@@ -65,7 +66,10 @@ def turn(intent, confidence=0.95, **kw) -> TurnSignals:
         (turn("greet", 0.99, sentiment={"label": "negative", "intensity": "mild", "score": -0.3}),
          "bot", None, "conversational"),
         (turn("ask_human", 0.99, frustration=1.0), "senior", "senior", "angry"),
-        (turn("greet", 0.55), "bot", None, "conversational"),
+        (turn("greet", 0.75), "bot", None, "conversational"),
+        # small talk the classifier barely recognises (gibberish → "thanks" at 0.53) is unclear
+        (turn("thanks", 0.53), "clarify", None, "low_confidence"),
+        (turn("affirm", 0.6, unclear_before=1), "human", "general", "low_confidence"),
         (turn("inform", 0.3, in_form=True), "bot", None, "in_form"),
         (turn("inform", 0.3, in_form=True, frustration=1.0), "senior", "senior", "angry"),
         # loans is semi-auto: FAQ questions are answered when confident, nothing else is
@@ -76,7 +80,9 @@ def test_every_branch_of_the_decision(config, signals, route, queue, reason):
     decision = decide(signals, config, now=OPEN)
     assert (decision.route, decision.queue, decision.reason) == (route, queue, reason)
     assert decision.record["route"] == route and decision.record["why"]
-    assert decision.record["thresholds"] == {"auto": 0.9, "specialist": 0.7}
+    # no model thresholds in these signals: the YAML's numeric defaults, and the record says so
+    thresholds = decision.record["thresholds"]
+    assert (thresholds["auto"], thresholds["specialist"]) == (0.9, 0.7) and "retrain" in thresholds["source"]
 
 
 def test_the_record_explains_the_decision(config):
@@ -168,10 +174,64 @@ def test_automation_levels():
     assert decide(turn("check_balance", 0.99), mixed, now=OPEN).route == "bot"
 
 
+OOS = {"score": 0.99, "threshold": 0.93, "flagged": True}
+
+
+def test_an_out_of_scope_message_gets_one_clarifying_question_then_a_person(config):
+    # the classifier flags it although its forced-choice intent is confident
+    first = decide(turn("check_balance", 0.97, out_of_scope=OOS), config, now=OPEN)
+    assert (first.route, first.reason) == ("clarify", "out_of_scope")
+    assert first.record["out_of_scope"] == OOS and "out-of-scope score" in first.record["why"]
+    second = decide(turn("ask_fees", 0.95, out_of_scope=OOS, unclear_before=1), config, now=OPEN)
+    assert (second.route, second.queue, second.reason) == ("human", "general", "out_of_scope")
+    # an unflagged score changes nothing; small talk is never sent away for being unusual
+    calm = {**OOS, "flagged": False}
+    assert decide(turn("check_balance", 0.97, out_of_scope=calm), config, now=OPEN).reason == "confident"
+    assert decide(turn("greet", 0.97, out_of_scope=OOS), config, now=OPEN).route == "bot"
+    # the flag counts as an unclear turn for the next one
+    assert is_unclear(turn("check_balance", 0.97, out_of_scope=OOS), config)
+
+
+def test_out_of_scope_from_the_parse_result_reaches_the_human_path(config):
+    parse = {"intent": {"name": "check_balance", "confidence": 0.96},
+             "intent_thresholds": {"auto": 0.62, "specialist": 0.31, "source": "targets"},
+             "out_of_scope": {"score": 0.998, "threshold": 0.95, "flagged": True}}
+    signals = TurnSignals.from_parse(parse, {}, unclear_before=1)
+    decision = decide(signals, config, now=OPEN)
+    assert (decision.route, decision.reason) == ("human", "out_of_scope")
+    hostile = TurnSignals.from_parse({**parse, "out_of_scope": {"flagged": "yes"}, "intent_thresholds": [1]}, {})
+    assert hostile.out_of_scope is None and hostile.thresholds is None
+
+
+def test_target_mode_uses_the_models_thresholds_and_numbers_stay_live(config):
+    assert config.targets.uses_targets  # data/routing.yml sets auto_precision / specialist_precision
+    model = {"auto": 0.62, "specialist": 0.31, "source": "targets"}
+    bot = decide(turn("check_balance", 0.7, thresholds=model), config, now=OPEN)
+    assert bot.reason == "confident" and bot.record["thresholds"]["auto"] == 0.62
+    assert bot.record["thresholds"]["source"] == "model (targets)"
+    spec = decide(turn("check_balance", 0.5, thresholds=model), config, now=OPEN)
+    assert (spec.route, spec.queue) == ("specialist", "accounts")
+    assert decide(turn("check_balance", 0.2, thresholds=model), config, now=OPEN).reason == "low_confidence"
+    # no thresholds in the parse (a model trained before calibration): the YAML numbers
+    assert decide(turn("check_balance", 0.7), config, now=OPEN).route == "specialist"
+    # numbers mode: the model's thresholds are ignored, the YAML numbers apply
+    raw = raw_config()
+    del raw["auto_precision"], raw["specialist_precision"], raw["intent_thresholds"]
+    numbers = parse_routing(raw)
+    assert decide(turn("check_balance", 0.7, thresholds=model), numbers, now=OPEN).route == "specialist"
+    # a numeric per-intent override applies live, in either mode
+    raw["intent_thresholds"] = {"check_balance": {"auto_threshold": 0.6}}
+    assert decide(turn("check_balance", 0.65, thresholds=model), parse_routing(raw), now=OPEN).route == "bot"
+
+
 def test_unclear_turns(config):
-    assert is_unclear("nlu_fallback", 0.9, config) and is_unclear(None, 1.0, config)
-    assert is_unclear("check_balance", 0.5, config) and not is_unclear("check_balance", 0.7, config)
-    assert not is_unclear("greet", 0.1, config) and not is_unclear("ask_human", 0.2, config)
+    def unclear(intent, confidence):
+        return is_unclear(TurnSignals(intent, confidence), config)
+
+    assert unclear("nlu_fallback", 0.9) and unclear(None, 1.0)
+    assert unclear("check_balance", 0.5) and not unclear("check_balance", 0.7)
+    assert not unclear("greet", 0.95) and not unclear("ask_human", 0.2)
+    assert unclear("greet", 0.1)  # below the specialist threshold even small talk was not understood
 
 
 @pytest.mark.parametrize(
@@ -191,6 +251,9 @@ def test_unclear_turns(config):
         ({"groups": {"cards": {"intents": "freeze_card"}}}, "list of names"),
         ({"groups": {"cards": {"colour": "red"}}}, "unknown keys"),
         ({"groups": ["cards"]}, "mapping"),
+        ({"auto_precision": 1.5}, "auto_precision must be a number in"),
+        ({"specialist_precision": 0.99}, "specialist_precision .0.99. must not exceed auto_precision"),
+        ({"intent_thresholds": {"freeze_card": {"auto_precision": 0}}}, "intent_thresholds.freeze_card.auto_precision"),
     ],
 )
 def test_bad_routing_files_are_refused_with_the_key_named(change, message):

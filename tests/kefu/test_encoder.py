@@ -127,6 +127,18 @@ def test_tiny_runtimes_agree(tiny_bert, tmp_path):
     assert not np.allclose(np.linalg.norm(tf_vecs, axis=1), 1.0)  # no kefu_encoder.json: no normalising
 
 
+def test_int8_vectors_do_not_depend_on_the_other_texts_in_the_batch(tiny_bert, tmp_path):
+    """Dynamic int8 quantisation scales by the whole batch: training (batched) and a live
+    message (alone) must still get the same vector, or calibration is fitted on other features."""
+    enc = Encoder.load(str(tiny_bert), "onnx-int8", max_length=32, cache_dir=tmp_path, batch_independent=True)
+    texts = ["where is my order?", "我的订单退款", "refund " * 40, "hi"]
+    batched = np.stack([e.sentence for e in enc.encode(texts, batch_size=4)])
+    alone = np.stack([enc.encode([t])[0].sentence for t in texts])
+    assert np.array_equal(batched, alone)
+    plain = Encoder.load(str(tiny_bert), "onnx-int8", max_length=32, cache_dir=tmp_path)
+    assert plain.fingerprint != enc.fingerprint  # caches of the two kinds of vectors never mix
+
+
 def test_load_rejects_bad_arguments(tiny_bert, tmp_path):
     with pytest.raises(BadInput):
         Encoder.load(str(tiny_bert), "pytorch")

@@ -305,12 +305,70 @@
     });
   }
 
+  function num3(x) { return x === null || x === undefined ? "-" : x.toFixed(3); }
+  function loadThresholds() {
+    var root = document.getElementById("thresholds");
+    if (!root) return;
+    api("GET", "/api/thresholds").then(function (p) {
+      clear(root);
+      if (p._status !== 200) {
+        root.appendChild(el("p", { "class": "hint", id: "t-none" }, T.th_none));
+        root.appendChild(el("p", { "class": p._status === 404 ? "meta" : "error" }, p.detail || T.error));
+        return;
+      }
+      var m = p.model || {}, tg = p.targets || {};
+      var head = T.th_model + ": " + m.file + " (" + T.th_updated + " " + m.modified_at + ") · " +
+        (p.mode === "targets" ? T.th_mode_targets + ": " + T.th_target_auto + " " + pct(tg.auto_precision) + ", " +
+          T.th_target_specialist + " " + pct(tg.specialist_precision) + ", " + T.th_min_support + " " + tg.min_band_support
+          : T.th_mode_numbers);
+      root.appendChild(el("p", { id: "t-model", title: m.path || "" }, head));
+      if (p.mode !== "targets") root.appendChild(el("p", { "class": "meta", id: "t-live" }, T.th_numbers_live));
+      function source(s) { return s ? (T["th_src_" + s] || s) : ""; }
+      var table = el("table", { id: "t-bands" }), tr = el("tr");
+      [T.th_band, T.th_threshold, T.th_source, T.th_coverage, T.th_accuracy, T.th_support].forEach(function (h) { tr.appendChild(el("th", {}, h)); });
+      table.appendChild(tr);
+      ["auto", "specialist", "below"].forEach(function (band) {
+        var b = (p.bands || {})[band] || {}, row = el("tr", { "data-band": band });
+        [T["th_band_" + band], band === "below" ? "" : num3(p[band]), band === "below" ? "" : source((p.source || {})[band]),
+         pct(b.coverage), pct(b.accuracy), b.support === null || b.support === undefined ? "-" : b.support
+        ].forEach(function (v) { row.appendChild(el("td", {}, v)); });
+        table.appendChild(row);
+      });
+      root.appendChild(table);
+      if ((p.intents || []).length) {
+        var it = el("table", { id: "t-intents" }), ih = el("tr");
+        it.appendChild(el("caption", {}, T.th_intents));
+        [T.th_intent, T.th_auto, T.th_specialist, T.th_support].forEach(function (h) { ih.appendChild(el("th", {}, h)); });
+        it.appendChild(ih);
+        p.intents.forEach(function (i) {
+          var row = el("tr", { "data-intent": i.intent }), s = i.source || {};
+          [i.intent, num3(i.auto) + " (" + source(s.auto) + ")", num3(i.specialist) + " (" + source(s.specialist) + ")",
+           i.support === null ? "-" : i.support].forEach(function (v) { row.appendChild(el("td", {}, v)); });
+          it.appendChild(row);
+        });
+        root.appendChild(it);
+      }
+      if (p.oos) root.appendChild(el("p", { id: "t-oos" }, T.th_oos + ": " + num3(p.oos.threshold) + " (" + p.oos.method +
+        ", " + T.th_in_scope_recall + " " + pct(p.oos.in_scope_recall) + ")"));
+      var c = p.calibration;
+      if (c) root.appendChild(el("p", { id: "t-calibration" }, T.th_calibration + ": " + c.method +
+        (c.temperature === null ? "" : " (T=" + num3(c.temperature) + ")") + ", ECE " + num3(c.ece_before) + " → " +
+        num3(c.ece_after) + " (" + c.examples + " " + T.th_examples + ", " + c.folds + "-fold)"));
+      if ((p.warnings || []).length) {
+        var ul = el("ul", { id: "t-warnings", "class": "error", "aria-label": T.th_warnings });
+        p.warnings.forEach(function (w) { ul.appendChild(el("li", {}, w)); });
+        root.appendChild(ul);
+      }
+    });
+  }
+
   if (data.page === "console" || data.page === "supervisor") {
     loadQueues(); setInterval(loadQueues, 2000);
   }
   if (data.page === "supervisor") {
     loadMetrics(); setInterval(loadMetrics, 2000);
     loadLive(); setInterval(loadLive, 10000);
+    loadThresholds(); setInterval(loadThresholds, 60000);
     var win = document.getElementById("live-window");
     if (win) win.addEventListener("change", loadLive);
   }
