@@ -81,10 +81,10 @@ def pipeline_settings(config: Path = CONFIG) -> Settings:
 class FeatureCache:
     """Sentence features computed the way the Rasa components compute them.
 
-    onnx-int8 quantises activations dynamically, so a text's vector depends slightly on its
-    batch-mates. Like EncoderFeaturizer (cache_dir null), a split's training texts are
-    encoded in one call, batched by `batch_size`; test messages one per call, as at parse
-    time (deterministic, so they are kept across splits).
+    onnx-int8 quantises activations dynamically, so a batched vector would depend on its
+    batch-mates; like EncoderFeaturizer, the encoder is loaded with batch_independent=True
+    (text by text), so training vectors equal parse-time ones. Test messages are encoded one
+    per call (deterministic, so they are kept across splits).
     """
 
     def __init__(self, settings: Settings) -> None:
@@ -232,9 +232,8 @@ def report_lines(dataset: str, runs: List[SplitResult], png: Optional[Path], set
     lines = ["### Calibration and automation share (default pipeline, Rasa-free path)", "",
              f"- {settings.describe()}; kefu.intent_head.train_intent_model, calibrators and thresholds fitted on "
              "out-of-fold predictions of the training split only; everything below is on the TEST split",
-             "- features as Rasa computes them: a split's training texts encoded in one batched call "
-             f"(batch_size {settings.batch_size}, as EncoderFeaturizer with cache_dir null), test messages one per "
-             "call (as at parse time); with onnx-int8 a vector depends slightly on its batch-mates",
+             "- features as Rasa computes them: the encoder loaded with batch_independent=True as in "
+             "EncoderFeaturizer (onnx-int8 vectors computed text by text, so training and parse time agree)",
              f"- train {first.n_train} unique (text, intent) pairs ({first.duplicates} duplicates merged), test "
              f"{first.n_test} messages" + (f" ({first.skipped_test} with an intent missing from train skipped)"
                                            if first.skipped_test else "")]
