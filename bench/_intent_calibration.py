@@ -67,12 +67,14 @@ def pipeline_settings(config: Path = CONFIG) -> Settings:
     if enc is None or clf is None:
         raise SystemExit(f"{config}: needs {FEATURIZER} and {CLASSIFIER} in its pipeline")
     model = Path(enc.get("model", "models/encoder/multilingual-e5-small"))
-    head_keys = {"head": "head", "C": "C", "max_iter": "max_iter", "random_seed": "random_seed",
-                 "calibration_folds": "folds", "out_of_scope": "out_of_scope",
-                 "oos_in_scope_recall": "oos_in_scope_recall"}
-    head = {option: clf[key] for key, option in head_keys.items() if key in clf}
+    keys = {"head": "head", "C": "C", "hidden_layers": "hidden_layers", "max_iter": "max_iter",
+            "random_seed": "random_seed", "calibration": "calibration", "calibration_folds": "folds",
+            "out_of_scope": "out_of_scope", "oos_in_scope_recall": "oos_in_scope_recall"}
+    head = {option: clf[key] for key, option in keys.items() if key in clf}
     if "C" in head:
         head["C"] = float(head["C"])
+    if "hidden_layers" in head:
+        head["hidden_layers"] = tuple(head["hidden_layers"])
     return Settings(model if model.is_absolute() else ROOT / model, str(enc.get("runtime", "onnx-int8")),
                     str(enc.get("pooling", "mean")), int(enc.get("max_length", 128)),
                     int(enc.get("batch_size", 32)), head)
@@ -84,12 +86,12 @@ class FeatureCache:
     onnx-int8 quantises activations dynamically, so a batched vector would depend on its
     batch-mates; like EncoderFeaturizer, the encoder is loaded with batch_independent=True
     (text by text), so training vectors equal parse-time ones. Test messages are encoded one
-    per call (deterministic, so they are kept across splits).
+    per call, as at parse time; every vector is kept for the rest of the run.
     """
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        self._vectors: Dict[str, np.ndarray] = {}  # test messages, encoded alone
+        self._vectors: Dict[str, np.ndarray] = {}  # every text encoded so far in this run
         self._encoder: Any = None
         self.seconds = 0.0
 
@@ -106,9 +108,11 @@ class FeatureCache:
         return [item.cls if self.settings.pooling == "cls" else item.sentence for item in encoded]
 
     def train_features(self, texts: Sequence[str]) -> np.ndarray:
-        unique = list(dict.fromkeys(texts))
-        vectors = dict(zip(unique, self._encode(unique, self.settings.batch_size), strict=True))
-        return np.vstack([vectors[t] for t in texts]).astype(np.float32)
+        """A training split's texts: the new ones in one batched call, kept for later splits."""
+        missing = [t for t in dict.fromkeys(texts) if t not in self._vectors]
+        if missing:
+            self._vectors.update(zip(missing, self._encode(missing, self.settings.batch_size), strict=True))
+        return np.vstack([self._vectors[t] for t in texts]).astype(np.float32)
 
     def features(self, texts: Sequence[str]) -> np.ndarray:
         for text in dict.fromkeys(texts):

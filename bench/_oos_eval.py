@@ -11,18 +11,14 @@ from __future__ import annotations
 import math
 import random
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Sequence
+from typing import Any, Dict, List, Optional
 
 import numpy as np
-import yaml
+from _intent_calibration import FeatureCache
 from _intent_data import Example, Split
 
-ROOT = Path(__file__).resolve().parents[1]
-CONFIG = ROOT / "rasa_project" / "config.yml"
-FEATURIZER = "custom_components.encoder_featurizer.EncoderFeaturizer"
-CLASSIFIER = "custom_components.bert_intent_classifier.BertIntentClassifier"
 KNOWN_SHARE = 0.75
 IN_SCOPE_RECALL = 0.95  # FPR@95: threshold keeps this share of in-scope test messages
 OOS_RECALL = 0.60  # accuracy@60: threshold flags this share of out-of-scope test messages
@@ -111,73 +107,10 @@ def metrics(score: np.ndarray, is_oos: np.ndarray, correct: np.ndarray, fixed: O
 # --- our detector -------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class Settings:
-    model: Path
-    runtime: str
-    pooling: str
-    max_length: int
-    batch_size: int
-    head: Dict[str, Any] = field(default_factory=dict)
-
-    def describe(self) -> str:
-        model = self.model.relative_to(ROOT) if self.model.is_relative_to(ROOT) else self.model
-        head = ", ".join(f"{k}={v}" for k, v in self.head.items()) or "HeadOptions defaults"
-        return (f"encoder {model}, runtime {self.runtime}, pooling {self.pooling}, max_length {self.max_length} "
-                f"(frozen); head {head}; kefu.thresholds.Targets() defaults")
-
-
-def pipeline_settings(config: Path = CONFIG) -> Settings:
-    """EncoderFeaturizer / BertIntentClassifier settings of the project's Rasa config."""
-    doc = yaml.safe_load(config.read_text(encoding="utf-8"))
-    steps = {step.get("name"): step for step in doc.get("pipeline") or []}
-    enc, clf = steps.get(FEATURIZER), steps.get(CLASSIFIER)
-    if enc is None or clf is None:
-        raise SystemExit(f"{config}: needs {FEATURIZER} and {CLASSIFIER} in its pipeline")
-    model = Path(enc.get("model", "models/encoder/multilingual-e5-small"))
-    keys = {"head": "head", "C": "C", "hidden_layers": "hidden_layers", "max_iter": "max_iter",
-            "random_seed": "random_seed", "calibration": "calibration", "calibration_folds": "folds",
-            "out_of_scope": "out_of_scope", "oos_in_scope_recall": "oos_in_scope_recall"}
-    head = {option: clf[key] for key, option in keys.items() if key in clf}
-    if "C" in head:
-        head["C"] = float(head["C"])
-    if "hidden_layers" in head:
-        head["hidden_layers"] = tuple(head["hidden_layers"])
-    return Settings(model if model.is_absolute() else ROOT / model, str(enc.get("runtime", "onnx-int8")),
-                    str(enc.get("pooling", "mean")), int(enc.get("max_length", 128)),
-                    int(enc.get("batch_size", 32)), head)
-
-
-class Features:
-    """Sentence vectors exactly as EncoderFeaturizer computes them, encoded once per text per run."""
-
-    def __init__(self, settings: Settings) -> None:
-        self.settings = settings
-        self._vectors: Dict[str, np.ndarray] = {}
-        self._encoder: Any = None
-        self.seconds = 0.0
-
-    def __call__(self, texts: Sequence[str]) -> np.ndarray:
-        missing = [t for t in dict.fromkeys(texts) if t not in self._vectors]
-        if missing:
-            if self._encoder is None:
-                from kefu.encoder.runtime import Encoder
-
-                s = self.settings
-                self._encoder = Encoder.load(str(s.model), runtime=s.runtime, max_length=s.max_length,
-                                             batch_independent=True)
-            started = time.perf_counter()
-            for item, text in zip(self._encoder.encode(missing, batch_size=self.settings.batch_size), missing,
-                                  strict=True):
-                self._vectors[text] = item.cls if self.settings.pooling == "cls" else item.sentence
-            self.seconds += time.perf_counter() - started
-        return np.vstack([self._vectors[t] for t in texts]).astype(np.float32)
-
-
 OURS = ("combined", "distance", "unconfidence")
 
 
-def run_ours(task: Task, features: Features) -> Dict[str, Any]:
+def run_ours(task: Task, features: FeatureCache) -> Dict[str, Any]:
     """Train kefu.intent_head on the known intents; score every test message three ways."""
     from kefu.intent_head import HeadOptions, train_intent_model
     from kefu.thresholds import Targets
@@ -185,11 +118,12 @@ def run_ours(task: Task, features: Features) -> Dict[str, Any]:
     train = list(dict.fromkeys(task.train))  # Rasa keeps one copy of a repeated (text, intent)
     options = HeadOptions(**{**features.settings.head, "out_of_scope": True})
     started = time.perf_counter()
-    model = train_intent_model(features([t for t, _ in train]), [i for _, i in train], options, Targets())
+    x_train = features.train_features([t for t, _ in train])
+    model = train_intent_model(x_train, [i for _, i in train], options, Targets())
     train_s = time.perf_counter() - started
     if model.oos is None:
         raise RuntimeError("train_intent_model fitted no out-of-scope scorer")
-    x_test = features([t for t, _ in task.test])
+    x_test = features.features([t for t, _ in task.test])
     probabilities, combined = model.predict(x_test)
     assert combined is not None
     predicted = [model.head.classes[j] for j in probabilities.argmax(axis=1)]

@@ -52,21 +52,20 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT), str(Path(__file__).resolve().parent)]
 
 import yaml  # noqa: E402
+from _intent_calibration import CONFIG, FeatureCache, pipeline_settings  # noqa: E402
 from _intent_data import banking77, smp2019  # noqa: E402
 from _oos_eval import (  # noqa: E402
-    CONFIG,
     IN_SCOPE_RECALL,
     KNOWN_SHARE,
     OOS_RECALL,
-    Features,
     Task,
     make_task,
-    pipeline_settings,
     run_diet,
     run_ours,
 )
 
 DATASETS = ("banking77", "smp2019")
+TARGETS = "kefu.thresholds.Targets() defaults"
 TITLES = {"banking77": "BANKING77 (train.csv / test.csv)",
           "smp2019": "SMP2019-ECDT train.json (label domain.intent, fixed stratified 80/20 split, seed 42)"}
 DEFAULT_DIET_EPOCHS = {"banking77": 6, "smp2019": 20}
@@ -236,7 +235,7 @@ def main() -> None:
     json_path = args.out / f"oos-{stamp}-{'_'.join(args.datasets)}-{'_'.join(args.detectors)}.json"
     settings = pipeline_settings()
     state: Dict[str, Any] = {"command": " ".join(sys.argv), "started": time.strftime("%Y-%m-%d %H:%M"),
-                             "settings": settings.describe(), "diet_epochs": args.diet_epochs,
+                             "settings": f"{settings.describe()}; {TARGETS}", "diet_epochs": args.diet_epochs,
                              "fallback_threshold": args.fallback_threshold, "tasks": {}, "summary": {}}
     tasks = {d: load_tasks(d, args.datasets_dir.resolve(), args.seeds) for d in args.datasets}
     state["tasks"] = {d: [t.describe() for t in ts] for d, ts in tasks.items()}
@@ -257,7 +256,7 @@ def main() -> None:
 
             configure_structlog(logging.WARNING)
         warnings.filterwarnings("ignore")  # after importing rasa, which installs its own filters
-        features = Features(settings)
+        features = FeatureCache(settings)
         for detector in ("ours", "diet"):  # ours first: minutes, DIET: most of the run
             if detector not in args.detectors:
                 continue
@@ -284,7 +283,7 @@ def main() -> None:
                     aucs = ", ".join(f"{k} {v['auroc']:.4f}" for k, v in run.get("results", {}).items())
                     print(f"=== {label}: AUROC {aucs or 'FAILED'}; {time.monotonic() - t0:.0f} s wall ===", flush=True)
     lines = [f"# Out-of-scope detection: held-out intents ({state['started']})", "",
-             f"Command: `{state['command']}`", "", f"- ours: {settings.describe()}; encoding "
+             f"Command: `{state['command']}`", "", f"- ours: {settings.describe()}; {TARGETS}; encoding "
              f"{features.seconds:.0f} s for all texts of the run",
              "- DIET epochs (default 100 not affordable on 2 cores): "
              + ", ".join(f"{d} {args.diet_epochs[d]}" for d in args.datasets), ""]
