@@ -37,15 +37,16 @@ def browser() -> Iterator[Any]:
         browser.close()
 
 
-def login(browser: Any, console: Any, name: str, locale: str) -> Any:
+def login(browser: Any, console: Any, name: str, locale: str, query: str = "", lands_on: str = "console") -> Any:
+    """A logged-in page; `page.errors` collects the page's JavaScript errors."""
     page = browser.new_context(locale=locale).new_page()
     page.errors = []
     page.on("pageerror", lambda exc: page.errors.append(str(exc)))
-    page.goto(console.url + "/login")
+    page.goto(console.url + "/login" + query)
     page.fill("#name", name)
     page.fill("#password", PASSWORD)
     page.click("#login")
-    page.wait_for_url("**/console")
+    page.wait_for_url("**/" + lands_on)
     return page
 
 
@@ -109,14 +110,7 @@ def test_supervisor_sees_the_live_figures(console, tickets_url, browser):
         conn.execute(EVENTS_DDL)
     now = time.time()
     insert_events(tickets_url, [user("browser-live", now - 60, "greet", "你好"), bot("browser-live", now - 58)])
-    page = browser.new_context(locale="en-US").new_page()
-    errors: list[str] = []
-    page.on("pageerror", lambda exc: errors.append(str(exc)))
-    page.goto(console.url + "/login?lang=en")
-    page.fill("#name", "vera")
-    page.fill("#password", PASSWORD)
-    page.click("#login")
-    page.wait_for_url("**/supervisor")
+    page = login(browser, console, "vera", "en-US", "?lang=en", lands_on="supervisor")
     page.wait_for_selector("#l-automation")
     assert page.locator("#l-conversations b").inner_text() == "1"
     assert page.locator("#l-automation b").inner_text() == "100.0%"
@@ -126,7 +120,7 @@ def test_supervisor_sees_the_live_figures(console, tickets_url, browser):
     page.wait_for_function("() => document.querySelector('#l-conversations b').textContent === '1'")
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(SCREENSHOTS / "console-supervisor-live-en.png"), full_page=True)
-    assert errors == []
+    assert page.errors == []
 
 
 def test_supervisor_sees_the_routing_thresholds(console, browser):
@@ -138,14 +132,7 @@ def test_supervisor_sees_the_routing_thresholds(console, browser):
     path.unlink(missing_ok=True)
     th = model.plan["thresholds"]
     try:
-        page = browser.new_context(locale="zh-CN").new_page()
-        errors: list[str] = []
-        page.on("pageerror", lambda exc: errors.append(str(exc)))
-        page.goto(console.url + "/login?lang=zh")
-        page.fill("#name", "vera")
-        page.fill("#password", PASSWORD)
-        page.click("#login")
-        page.wait_for_url("**/supervisor")
+        page = login(browser, console, "vera", "zh-CN", "?lang=zh", lands_on="supervisor")
         page.wait_for_selector("#t-none")  # no model yet: the panel says so, with the file it looked for
         assert page.locator("#t-none").inner_text() == "当前模型没有阈值信息"
         assert str(path) in page.locator("#thresholds").inner_text()
@@ -164,6 +151,6 @@ def test_supervisor_sees_the_routing_thresholds(console, browser):
         assert "kefu.tar.gz" in page.locator("#t-model").inner_text()
         SCREENSHOTS.mkdir(parents=True, exist_ok=True)
         page.locator("#thresholds-panel").screenshot(path=str(SCREENSHOTS / "console-supervisor-thresholds-zh.png"))
-        assert errors == []
+        assert page.errors == []
     finally:
         path.unlink(missing_ok=True)
