@@ -18,7 +18,7 @@ import numpy as np
 
 from kefu.calibration import Calibrator, calibration_report, fit_calibrator, fold_count, softmax
 from kefu.oos import DistanceModel, OutOfScopeScorer
-from kefu.thresholds import PLAN_FILE, Targets, choose_thresholds
+from kefu.thresholds import PLAN_FILE, Targets, choose_thresholds, json_safe
 
 log = logging.getLogger(__name__)
 
@@ -123,17 +123,6 @@ class IntentModel:
         calibrator = Calibrator.from_dict(plan.get("calibration") or {})
         oos = OutOfScopeScorer.from_arrays(arrays, plan["oos"]) if plan.get("oos") else None
         return cls(Head.from_arrays(arrays), calibrator, plan, oos)
-
-
-def json_safe(value: Any) -> Any:
-    """NaN (an empty band's accuracy) and infinities become null: the plan is standard JSON."""
-    if isinstance(value, float) and not np.isfinite(value):
-        return None
-    if isinstance(value, dict):
-        return {k: json_safe(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):  # noqa: UP038
-        return [json_safe(v) for v in value]
-    return value
 
 
 def out_of_fold(

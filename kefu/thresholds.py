@@ -260,6 +260,21 @@ def thresholds_for(plan: Mapping[str, Any], intent: Optional[str]) -> Dict[str, 
 # --- reading and showing a trained model's plan -----------------------------------------------
 
 
+class NoPlan(ConfigError):
+    """There is no model file, or the model carries no threshold plan (trained before calibration)."""
+
+
+def json_safe(value: Any) -> Any:
+    """The plan with NaN / infinities (an empty band's accuracy) as null, so it is standard JSON."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {str(k): json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):  # noqa: UP038
+        return [json_safe(v) for v in value]
+    return value
+
+
 def read_plan(model: Path) -> Dict[str, Any]:
     """The calibration plan inside a model archive (.tar.gz) or an unpacked model directory."""
     model = Path(model)
@@ -270,7 +285,7 @@ def read_plan(model: Path) -> Dict[str, Any]:
             found = sorted(model.glob(f"components/*/{PLAN_FILE}")) or sorted(model.glob(f"*/{PLAN_FILE}")) or sorted(
                 model.glob(PLAN_FILE))
             if not found:
-                raise ConfigError(f"{model}: no {PLAN_FILE} (train with the BertIntentClassifier)")
+                raise NoPlan(f"{model}: no {PLAN_FILE} (train with the BertIntentClassifier)")
             if found[0].stat().st_size > MAX_PLAN_BYTES:
                 raise ConfigError(f"{found[0]} is larger than {MAX_PLAN_BYTES} bytes")
             return json.loads(found[0].read_text(encoding="utf-8"))
@@ -278,7 +293,8 @@ def read_plan(model: Path) -> Dict[str, Any]:
             for member in archive:
                 if member.isfile() and member.name.endswith("/" + PLAN_FILE):
                     if member.size > MAX_PLAN_BYTES:
-                        raise ConfigError(f"{model}: {member.name} is larger than {MAX_PLAN_BYTES} bytes")
+                        raise ConfigError(f"{model}: {member.name} is {member.size} bytes, more than the "
+                                          f"{MAX_PLAN_BYTES} a plan may have (corrupted model?)")
                     handle = archive.extractfile(member)
                     if handle is not None:
                         return json.load(io.TextIOWrapper(handle, encoding="utf-8"))
@@ -288,8 +304,8 @@ def read_plan(model: Path) -> Dict[str, Any]:
         # ValueError covers JSON and UTF-8 errors; EOFError / zlib.error a truncated or damaged archive
         raise ConfigError(f"{model}: cannot read the model or its {PLAN_FILE} ({exc.__class__.__name__}: {exc})"
                           ) from exc
-    raise ConfigError(f"{model}: no {PLAN_FILE} in the model (trained before calibration or without"
-                      " BertIntentClassifier)")
+    raise NoPlan(f"{model}: no {PLAN_FILE} in the model (trained before calibration or without"
+                 " BertIntentClassifier)")
 
 
 def _pct(value: Any) -> str:

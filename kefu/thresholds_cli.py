@@ -16,26 +16,9 @@ import zlib
 from pathlib import Path
 from typing import Any, Dict, Optional, Union
 
-from kefu import thresholds
 from kefu.config import Settings
 from kefu.errors import ConfigError
-from kefu.thresholds import PLAN_FILE, format_plan, read_plan
-
-
-class NoPlan(ConfigError):
-    """There is no model file, or the model carries no threshold plan (trained before calibration)."""
-
-
-def _oversized_plan(path: Path) -> Optional[tarfile.TarInfo]:
-    """The archive's plan member when read_plan skipped it for its size (it then says "no plan")."""
-    try:
-        with tarfile.open(path, "r:*") as archive:
-            for member in archive:
-                if member.name.endswith("/" + PLAN_FILE) and member.size > thresholds.MAX_PLAN_BYTES:
-                    return member
-    except (OSError, EOFError, zlib.error, tarfile.TarError):
-        return None
-    return None
+from kefu.thresholds import PLAN_FILE, NoPlan, format_plan, json_safe, read_plan
 
 
 def _is_archive(path: Path) -> bool:
@@ -59,20 +42,7 @@ def load_model_plan(model: Union[str, Path]) -> Dict[str, Any]:
         raise ConfigError(f"{path}: not a model archive (expected the .tar.gz that `rasa train` writes)")
     if not path.is_file() and not path.is_dir():
         raise ConfigError(f"{path}: not a file")
-    try:
-        plan = read_plan(path)
-    except ConfigError as exc:
-        if exc.__cause__ is not None:
-            raise
-        member = _oversized_plan(path) if path.is_file() else None
-        if member is not None:
-            raise ConfigError(f"{path}: {member.name} is {member.size} bytes, more than the "
-                              f"{thresholds.MAX_PLAN_BYTES} a plan may have (corrupted model?)") from None
-        raise NoPlan(str(exc)) from None
-    except (OSError, EOFError, zlib.error, tarfile.TarError, ValueError, RecursionError) as exc:
-        # a truncated or damaged archive, or (unpacked model) an unreadable calibration.json
-        raise ConfigError(f"{path}: cannot read the model or its {PLAN_FILE} ({exc.__class__.__name__}: {exc})"
-                          ) from exc
+    plan = read_plan(path)  # NoPlan when the model has none; ConfigError when it cannot be read
     if not isinstance(plan, dict) or not isinstance(plan.get("thresholds"), dict):
         raise ConfigError(f"{path}: {PLAN_FILE} is not a threshold plan (it has no thresholds section)")
     try:
@@ -80,17 +50,6 @@ def load_model_plan(model: Union[str, Path]) -> Dict[str, Any]:
     except (KeyError, TypeError, ValueError, AttributeError, IndexError) as exc:
         raise ConfigError(f"{path}: {PLAN_FILE} is malformed ({exc.__class__.__name__}: {exc})") from exc
     return plan
-
-
-def finite(value: Any) -> Any:
-    """The plan with NaN/inf (an empty band's accuracy) as None, so that it is standard JSON."""
-    if isinstance(value, float):
-        return value if math.isfinite(value) else None
-    if isinstance(value, dict):
-        return {str(k): finite(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):  # noqa: UP038
-        return [finite(v) for v in value]
-    return value
 
 
 def _num(value: Any) -> str:
@@ -125,7 +84,7 @@ def main(args: argparse.Namespace, settings: Optional[Settings] = None) -> int:
         model = model_path(settings or Settings())
     plan = load_model_plan(model)
     if args.json:
-        print(json.dumps(finite(plan), ensure_ascii=False, indent=1, allow_nan=False))
+        print(json.dumps(json_safe(plan), ensure_ascii=False, indent=1, allow_nan=False))
     else:
         print(f"Model: {model}")
         print(format_plan(plan))

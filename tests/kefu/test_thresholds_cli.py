@@ -15,7 +15,7 @@ from kefu import cli, modelbuild
 from kefu.config import PROJECT_ROOT, load_settings
 from kefu.intent_head import json_safe
 from kefu.thresholds import MAX_PLAN_BYTES, format_plan
-from kefu.thresholds_cli import NoPlan, finite, load_model_plan, summary_line
+from kefu.thresholds_cli import NoPlan, load_model_plan, summary_line
 from tests.kefu.plan_fixtures import NODE, archive_model, archive_without_plan, tiny_model, write_archive
 
 
@@ -47,7 +47,7 @@ def test_json_is_the_stored_plan_with_nan_as_null(archive, model, capsys):
     out = capsys.readouterr().out
     assert "NaN" not in out
     printed = json.loads(out)
-    assert printed == finite(stored(model))
+    assert printed == json_safe(stored(model))
     assert printed["thresholds"]["intents"]["intent_1"]["bands"]["auto"]["accuracy"] is None  # an empty band
     assert printed["thresholds"]["auto"] == pytest.approx(model.plan["thresholds"]["auto"])
 
