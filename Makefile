@@ -63,10 +63,10 @@ encoder: setup
 	@$(PY) -m kefu.encoder.convert --out $(ENCODER_DIR)
 
 model: setup encoder
-	@$(PY) -m kefu train
+	@$(PY) -m ops train
 
 run: model
-	@$(PY) -m kefu run
+	@$(PY) -m ops run
 
 test: model browser
 	@$(PY) -m pytest -q -p no:cacheprovider $(PYTEST_ARGS)

@@ -21,8 +21,8 @@ import requests
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from kefu.config import load_settings  # noqa: E402
-from kefu.modelbuild import model_path  # noqa: E402
-from kefu.runner import Stack  # noqa: E402
+from ops.modelbuild import model_path  # noqa: E402
+from ops.runner import Stack  # noqa: E402
 
 MESSAGES = ["你好", "我的卡丢了怎么办", "信用卡年费多少", "where is my order", "how do i reset my password",
             "退货要怎么弄", "thanks!", "转账限额是多少", "can i get an invoice", "人工客服"]

@@ -10,7 +10,7 @@ import pytest
 
 from kefu.config import Settings
 from kefu.pgserver import with_database
-from kefu.runner import Stack
+from ops.runner import Stack
 from tests.servers import drop_database, postgres_admin_url, require_model, stack_settings
 from tests.tiny_models import build_tiny_bert
 

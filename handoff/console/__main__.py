@@ -11,7 +11,7 @@ from handoff.adapters import adapter_class
 from handoff.console.app import ConsoleConfig, create_app
 from kefu.config import Settings, load_settings
 from kefu.errors import ConfigError, KefuError
-from kefu.modelbuild import model_path
+from ops.modelbuild import model_path
 from kefu.pgserver import with_database
 
 

@@ -26,7 +26,7 @@ from handoff.console.pages import DISPOSITIONS
 from handoff.console.users import Agent
 from handoff.tickets import AlreadyClaimed, Ticket
 from kefu.errors import BadInput, ConfigError, KefuError, NotFound
-from kefu.thresholds_cli import NoPlan
+from ops.thresholds_cli import NoPlan
 
 log = logging.getLogger(__name__)
 

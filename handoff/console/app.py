@@ -36,7 +36,7 @@ from handoff.relay import Hub, Relay
 from handoff.tickets import TicketStore
 from handoff.tracker_events import TrackerEvents
 from kefu.errors import BadInput, KefuError, NotFound, StoreUnavailable
-from kefu.iterate.intents import domain_intents
+from ops.iterate.intents import domain_intents
 
 log = logging.getLogger(__name__)
 

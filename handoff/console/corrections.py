@@ -8,7 +8,7 @@ from typing import Any
 from psycopg.types.json import Jsonb
 
 from handoff.console.app import ApiError
-from kefu.iterate.intents import domain_intents
+from ops.iterate.intents import domain_intents
 
 MAX_INTENT_CHARS = 64
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from analytics.loader import Period
-from kefu.jobs.questions import top_questions
+from ops.jobs.questions import top_questions
 from tests.analytics.fixture_data import DAY, T0
 
 

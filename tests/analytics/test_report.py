@@ -11,7 +11,7 @@ from analytics.charts import chart_missing_glyphs
 from analytics.fonts import configure_matplotlib, missing_glyphs
 from analytics.loader import Period, parse_since
 from analytics.report import build_report, default_intent_groups
-from kefu import cli
+from ops import cli
 from kefu.errors import BadInput
 from tests.analytics.fixture_data import DAY, GROUPS, T0
 

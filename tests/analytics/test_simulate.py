@@ -11,7 +11,7 @@ from analytics import metrics
 from analytics.loader import Period, load_dataset
 from analytics.report import default_intent_groups
 from analytics.simulate import plan, simulate
-from kefu import cli
+from ops import cli
 from kefu.errors import BadInput
 
 

@@ -34,7 +34,7 @@ import requests
 from handoff.tickets import Ticket, TicketStore
 from kefu.config import Settings
 from kefu.pgserver import with_database
-from kefu.runner import Stack, child_env, wait_http
+from ops.runner import Stack, child_env, wait_http
 from tests.handoff.console_fixtures import PASSWORD, Client, add_agent, kefu_env
 from tests.servers import drop_database, require_model, stack_settings
 

@@ -23,7 +23,7 @@ import requests
 from handoff.tickets import Ticket, TicketStore
 from kefu.config import Settings
 from kefu.pgserver import with_database
-from kefu.runner import Stack
+from ops.runner import Stack
 from tests.servers import drop_database, require_model, stack_settings
 
 pytestmark = pytest.mark.servers

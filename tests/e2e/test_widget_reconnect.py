@@ -12,7 +12,7 @@ import pytest
 
 from kefu.config import Settings
 from kefu.pgserver import with_database
-from kefu.runner import Stack
+from ops.runner import Stack
 from tests.e2e import widget_support
 from tests.e2e.widget_support import open_chat, screenshot, send, session_of, wait_count, wait_ready
 from tests.servers import drop_database, require_model, stack_settings

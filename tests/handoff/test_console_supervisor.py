@@ -20,8 +20,8 @@ from analytics.loader import EVENTS_DDL
 from handoff.console.live import LiveCache
 from handoff.tickets import TicketStore
 from kefu.errors import BadInput
-from kefu.iterate.intents import domain_intents
-from kefu.iterate.proposals import Proposals, collect_corrections
+from ops.iterate.intents import domain_intents
+from ops.iterate.proposals import Proposals, collect_corrections
 from tests.analytics.conftest import insert_events, insert_tickets
 from tests.analytics.fixture_data import action, bot, session, user
 from tests.handoff import console_fixtures

@@ -13,7 +13,7 @@ import requests
 from handoff.console.__main__ import console_config
 from handoff.console.plan import plan_summary
 from kefu.config import load_settings
-from kefu.modelbuild import model_path
+from ops.modelbuild import model_path
 from tests.handoff import console_fixtures
 from tests.handoff.console_fixtures import login
 from tests.kefu.plan_fixtures import archive_model, archive_without_plan, tiny_model

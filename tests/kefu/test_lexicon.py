@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from kefu import cli
+from ops import cli
 from kefu.errors import BadInput
 from kefu.lexicon import JIEBA_DIR, KNOWLEDGE_DIR, OUTPUT_NAME, collect_terms, tokenizer_for, write_lexicon
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from kefu.config import load_settings
-from kefu.runner import Stack
+from ops.runner import Stack
 from knowledge.graph import open_graph
 from tests.servers import free_port
 

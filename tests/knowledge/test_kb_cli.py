@@ -7,7 +7,7 @@ import json
 import pytest
 import yaml
 
-from kefu.cli import main
+from ops.cli import main
 from knowledge.loader import load_seed
 from tests.knowledge.conftest_kb import write_faq
 

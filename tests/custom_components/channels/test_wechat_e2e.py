@@ -19,7 +19,7 @@ import yaml
 from custom_components.channels.wechat.common import parse_xml
 from kefu.config import PROJECT_ROOT
 from kefu.pgserver import with_database
-from kefu.runner import child_env, wait_http, write_endpoints
+from ops.runner import child_env, wait_http, write_endpoints
 from tests.custom_components.channels.conftest import MP_APP_ID, MP_SECRET
 from tests.custom_components.channels.live import wait_until
 from tests.custom_components.channels.wechat_http import signed_params, text_xml
@@ -55,7 +55,7 @@ def test_official_account_message_through_real_rasa(pg_admin_url: str, tmp_path:
     })
     log = open(tmp_path / "rasa.log", "wb")
     proc = subprocess.Popen(
-        [sys.executable, "-m", "kefu.quiet", "rasa", "run", "--model", str(model), "--endpoints", str(endpoints),
+        [sys.executable, "-m", "ops.quiet", "rasa", "run", "--model", str(model), "--endpoints", str(endpoints),
          "--credentials", str(credentials), "--interface", "127.0.0.1", "--port", str(settings.rasa_port)],
         cwd=PROJECT_ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
     )

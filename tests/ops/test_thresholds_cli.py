@@ -11,11 +11,11 @@ from pathlib import Path
 
 import pytest
 
-from kefu import cli, modelbuild
+from ops import cli, modelbuild
 from kefu.config import PROJECT_ROOT, load_settings
 from kefu.intent_head import json_safe
 from kefu.thresholds import MAX_PLAN_BYTES, format_plan
-from kefu.thresholds_cli import NoPlan, load_model_plan, summary_line
+from ops.thresholds_cli import NoPlan, load_model_plan, summary_line
 from tests.kefu.plan_fixtures import NODE, archive_model, archive_without_plan, tiny_model, write_archive
 
 

@@ -1,4 +1,4 @@
-"""`python -m kefu.quiet MODULE ARGS...`: run MODULE like `python -m`, keeping known
+"""`python -m ops.quiet MODULE ARGS...`: run MODULE like `python -m`, keeping known
 third-party deprecation noise out of the logs.
 
 PYTHONWARNINGS alone does not do it for Rasa: imports inside the server re-order the
@@ -35,7 +35,7 @@ def install() -> None:
 
 def main() -> None:
     if len(sys.argv) < 2:
-        sys.exit("usage: python -m kefu.quiet MODULE [ARGS...]")
+        sys.exit("usage: python -m ops.quiet MODULE [ARGS...]")
     install()
     module = sys.argv[1]
     sys.argv = [module, *sys.argv[2:]]

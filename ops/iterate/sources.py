@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any, Optional
 
 from kefu.errors import BadInput, StoreUnavailable
-from kefu.iterate.proposals import Proposals, first_customer_line
+from ops.iterate.proposals import Proposals, first_customer_line
 
 MAX_KB_EXAMPLES = 8  # per approved suggestion: enough variety without flooding the review
 _OPENED = re.compile(r"^ticket opened: queue=(\S+) ")

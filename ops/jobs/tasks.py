@@ -10,7 +10,7 @@ from typing import Any, Optional
 
 from celery import signals
 
-from kefu.celery_app import app
+from ops.celery_app import app
 from kefu.errors import StoreUnavailable
 
 log = logging.getLogger(__name__)
@@ -40,14 +40,14 @@ def _safe(fn: Any, *args: Any, **kwargs: Any) -> None:
 
 @signals.task_prerun.connect
 def _on_prerun(task_id: str = "", task: Any = None, **_: Any) -> None:
-    from kefu.jobs import runs
+    from ops.jobs import runs
 
     _safe(runs.record_start, task_id, getattr(task, "name", "?"))
 
 
 @signals.task_postrun.connect
 def _on_postrun(task_id: str = "", state: Optional[str] = None, retval: Any = None, **_: Any) -> None:
-    from kefu.jobs import runs
+    from ops.jobs import runs
 
     if state in ("SUCCESS", "FAILURE"):
         _safe(runs.record_end, task_id, state, "" if state == "SUCCESS" else repr(retval))
@@ -55,7 +55,7 @@ def _on_postrun(task_id: str = "", state: Optional[str] = None, retval: Any = No
 
 @signals.task_retry.connect
 def _on_retry(request: Any = None, reason: Any = None, **_: Any) -> None:
-    from kefu.jobs import runs
+    from ops.jobs import runs
 
     _safe(runs.record_end, getattr(request, "id", ""), "RETRY", str(reason))
 
@@ -88,7 +88,7 @@ def warm_cache(top: int = 50, since: str = "7d", until: Optional[float] = None) 
     filling the answer cache."""
     from analytics.database import tracker_database
     from analytics.loader import Period, parse_since
-    from kefu.jobs.questions import top_questions
+    from ops.jobs.questions import top_questions
 
     settings = _settings()
     end = float(until) if until is not None else time.time()
@@ -131,10 +131,10 @@ def ingest_knowledge(root: Optional[str] = None) -> dict[str, Any]:
     return {"faq": faq_counts, "cases": case_counts, "lexicon_terms": lexicon.terms}
 
 
-@app.task(name="kefu.iterate", **RETRY)
+@app.task(name="ops.iterate", **RETRY)
 def iterate(registry: Optional[str] = None) -> dict[str, Any]:
     """The monthly model iteration (collect → propose → train candidate → evaluate → promote/refuse)."""
-    from kefu.iterate.loop import run_from_settings
+    from ops.iterate.loop import run_from_settings
 
     return run_from_settings(_settings(), registry)
 

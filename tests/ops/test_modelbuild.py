@@ -1,4 +1,4 @@
-from kefu import modelbuild
+from ops import modelbuild
 
 
 def test_fingerprint_follows_content_and_names(tmp_path, monkeypatch):

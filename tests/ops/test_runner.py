@@ -1,7 +1,7 @@
 import yaml
 
 from kefu.config import load_settings
-from kefu.runner import child_env, write_endpoints
+from ops.runner import child_env, write_endpoints
 
 
 def test_endpoints_without_redis_use_the_in_memory_lock_store(tmp_path):

@@ -1,4 +1,4 @@
-"""The Celery application of Kefu's background jobs (Rasa-free; tasks live in `kefu.jobs.tasks`).
+"""The Celery application of Kefu's background jobs (Rasa-free; tasks live in `ops.jobs.tasks`).
 
 Configuration is applied lazily (Celery's `on_configure`), so importing this module reads no
 file and opens no connection. Delivery is at-least-once: `acks_late` + `reject_on_worker_lost`
@@ -6,8 +6,8 @@ put a task whose worker died back on the queue, and every task is idempotent, so
 never applies its effect twice. Beat runs the monthly model iteration, the nightly warm-up and report, and the weekly
 ticket clustering.
 
-    celery -A kefu.celery_app worker      # what `kefu run` starts
-    celery -A kefu.celery_app beat
+    celery -A ops.celery_app worker      # what `kefu run` starts
+    celery -A ops.celery_app beat
 """
 
 from __future__ import annotations
@@ -39,7 +39,7 @@ def celery_config(broker: str, visibility_timeout: int = VISIBILITY_TIMEOUT_S) -
         "worker_hijack_root_logger": False,
         "timezone": "UTC",
         "beat_schedule": {
-            "monthly-model-iteration": {"task": "kefu.iterate", "schedule": crontab(minute=0, hour=3, day_of_month=1)},
+            "monthly-model-iteration": {"task": "ops.iterate", "schedule": crontab(minute=0, hour=3, day_of_month=1)},
             "nightly-cache-warmup": {"task": "kefu.warm_cache", "schedule": crontab(minute=30, hour=2)},
             "nightly-report": {"task": "kefu.report", "schedule": crontab(minute=0, hour=4)},
             "weekly-ticket-clustering": {"task": "kefu.cluster_tickets",
@@ -48,14 +48,14 @@ def celery_config(broker: str, visibility_timeout: int = VISIBILITY_TIMEOUT_S) -
     }
 
 
-app = Celery("kefu", include=["kefu.jobs.tasks"])
+app = Celery("kefu", include=["ops.jobs.tasks"])
 
 
 @app.on_configure.connect
 def _configure(sender: Celery, **_: Any) -> None:
     """Fill the config from Kefu's settings the first time Celery needs it."""
     from kefu.config import load_settings
-    from kefu.jobs.broker import broker_url
+    from ops.jobs.broker import broker_url
 
     settings = load_settings()
     sender.conf.update(celery_config(broker_url(settings), settings.jobs_visibility_timeout))

@@ -25,8 +25,8 @@ def _fmt_time(ts: float | None) -> str:
 def main(args: argparse.Namespace, settings: Settings) -> int:
     import redis
 
-    from kefu.jobs import runs
-    from kefu.jobs.broker import broker_url
+    from ops.jobs import runs
+    from ops.jobs.broker import broker_url
 
     if not 1 <= args.limit <= 1000:
         raise BadInput("--limit must be between 1 and 1000")
@@ -34,7 +34,7 @@ def main(args: argparse.Namespace, settings: Settings) -> int:
     if args.action == "run":
         if args.task not in TASKS:
             raise BadInput(f"unknown task {str(args.task)[:40]!r}; one of {', '.join(TASKS)}")
-        from kefu.celery_app import app
+        from ops.celery_app import app
 
         try:
             result = app.send_task(f"kefu.{args.task}")

@@ -14,10 +14,10 @@ from typing import Iterator
 import pytest
 import redis
 
-from kefu import cli
+from ops import cli
 from kefu.config import PROJECT_ROOT
-from kefu.jobs import runs
-from kefu.jobs.broker import LocalRedis, redis_server_binary, wait_ready
+from ops.jobs import runs
+from ops.jobs.broker import LocalRedis, redis_server_binary, wait_ready
 
 pytestmark = pytest.mark.timeout(300)
 
@@ -49,12 +49,12 @@ def worker(redis_url: str, fixture_db: str, tmp_path_factory: pytest.TempPathFac
                PYTHONPATH=str(PROJECT_ROOT))
     log = open(var / "worker.log", "wb")
     proc = subprocess.Popen(
-        [sys.executable, "-m", "celery", "-A", "kefu.celery_app", "worker", "-I", "tests.kefu.jobs_testtasks",
+        [sys.executable, "-m", "celery", "-A", "ops.celery_app", "worker", "-I", "tests.ops.jobs_testtasks",
          "--pool", "prefork", "--concurrency", "1", "-Q", "kefu", "--without-gossip", "--without-mingle",
          "--without-heartbeat", "-l", "INFO", "-n", f"test-{uuid.uuid4().hex[:6]}@%h"],
         cwd=PROJECT_ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
     )
-    from kefu.celery_app import app, celery_config
+    from ops.celery_app import app, celery_config
 
     # this process submits tasks and reads run records through Kefu's settings too: point them at
     # the worker's Redis, not at whatever KEFU_REDIS_URL the suite runs with
@@ -154,7 +154,7 @@ def test_store_outage_is_retried(worker: dict) -> None:
     result = worker["app"].send_task("tests.flaky", kwargs={"key": key, "failures": 2})
     assert result.get(timeout=60) == 3
     from kefu.errors import StoreUnavailable
-    from kefu.jobs import tasks
+    from ops.jobs import tasks
 
     for task in (tasks.report, tasks.warm_cache, tasks.ingest_knowledge, tasks.iterate, tasks.cluster_tickets):
         assert StoreUnavailable in task.autoretry_for and task.retry_backoff
@@ -237,7 +237,7 @@ def test_cluster_tickets_job_suggests_and_is_idempotent(worker: dict, fixture_db
 
 
 def test_cluster_tickets_is_scheduled_weekly() -> None:
-    from kefu.celery_app import celery_config
+    from ops.celery_app import celery_config
 
     schedule = {e["task"]: e["schedule"] for e in celery_config("redis://x")["beat_schedule"].values()}
     weekly = schedule["kefu.cluster_tickets"]

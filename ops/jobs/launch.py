@@ -12,7 +12,7 @@ import logging
 import sys
 from typing import Any
 
-from kefu.jobs.broker import LocalRedis, url_file, wait_ready
+from ops.jobs.broker import LocalRedis, url_file, wait_ready
 
 log = logging.getLogger("kefu.run")
 
@@ -39,7 +39,7 @@ def start_jobs(stack: Any, env: dict[str, str]) -> str:
     path.write_text(url, encoding="utf-8")
     path.chmod(0o600)
     jobs_env = {**env, "KEFU_REDIS_URL": url}
-    celery = [sys.executable, "-m", "celery", "-A", "kefu.celery_app"]
+    celery = [sys.executable, "-m", "celery", "-A", "ops.celery_app"]
     stack._spawn("worker", [*celery, "worker", "--concurrency", "1", "-Q", "kefu", "-l", "INFO",
                             "--without-gossip", "--without-mingle"], jobs_env)
     stack._spawn("beat", [*celery, "beat", "-l", "INFO", "-s", str(settings.var_dir / "run" / "celerybeat-schedule")],

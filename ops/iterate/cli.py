@@ -36,7 +36,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _config(args: argparse.Namespace, settings: Settings):  # -> IterationConfig
-    from kefu.iterate.loop import project_config
+    from ops.iterate.loop import project_config
 
     cfg = project_config(settings, str(args.registry) if args.registry else None)
     if args.config:
@@ -52,9 +52,9 @@ def _config(args: argparse.Namespace, settings: Settings):  # -> IterationConfig
 
 
 def main(args: argparse.Namespace, settings: Settings) -> int:
-    from kefu.iterate.intents import domain_intents
-    from kefu.iterate.proposals import Proposals
-    from kefu.iterate.registry import Registry
+    from ops.iterate.intents import domain_intents
+    from ops.iterate.proposals import Proposals
+    from ops.iterate.registry import Registry
 
     cfg = _config(args, settings)
     if args.action == "review":
@@ -80,14 +80,14 @@ def main(args: argparse.Namespace, settings: Settings) -> int:
         print(json.dumps(registry.state(), indent=2, ensure_ascii=False))
         return 0
     if args.action == "rollback":
-        from kefu.iterate.loop import rollback
+        from ops.iterate.loop import rollback
 
         result = rollback(cfg, args.to)
         served = result["served"]
         where = f", serving {served['path']} (Rasa: {served['reload']})" if served.get("installed") else ""
         print(f"current model: {result['current']}{where}")
         return 0
-    from kefu.iterate.loop import run_iteration
+    from ops.iterate.loop import run_iteration
 
     if args.no_collect:
         result = run_iteration(cfg)

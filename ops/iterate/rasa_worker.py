@@ -1,4 +1,4 @@
-"""Train and/or evaluate an NLU model in a child process (`python -m kefu.iterate.rasa_worker ...`).
+"""Train and/or evaluate an NLU model in a child process (`python -m ops.iterate.rasa_worker ...`).
 
 Rasa and TensorFlow are imported only here, so `kefu`, the Celery worker and `kefu iterate`
 stay Rasa-free and light; the parent reads the JSON this writes.
@@ -34,7 +34,7 @@ def evaluate(model: str, eval_file: str, threshold: float) -> dict[str, Any]:
     from rasa.core.agent import Agent
     from rasa.shared.nlu.training_data.loading import load_data
 
-    from kefu.iterate.scoring import score
+    from ops.iterate.scoring import score
 
     agent = Agent.load(model)
     examples = [ex for ex in load_data(eval_file).intent_examples]

@@ -10,8 +10,8 @@ import pytest
 import redis
 
 from kefu.config import load_settings
-from kefu.jobs.broker import redis_server_binary
-from kefu.runner import Stack, child_env
+from ops.jobs.broker import redis_server_binary
+from ops.runner import Stack, child_env
 from tests.servers import free_port
 
 pytestmark = pytest.mark.timeout(300)

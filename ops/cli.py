@@ -20,13 +20,13 @@ from kefu.errors import KefuError
 # Subcommand name → module providing add_parser()/main(). Keep sorted.
 EXTENSIONS: dict[str, str] = {
     "agents": "handoff.cli",
-    "iterate": "kefu.iterate.cli",
-    "jobs": "kefu.jobs.cli",
+    "iterate": "ops.iterate.cli",
+    "jobs": "ops.jobs.cli",
     "kb": "knowledge.cli",
     "lexicon": "kefu.lexicon",
     "report": "analytics.cli",
     "simulate": "analytics.simulate",
-    "thresholds": "kefu.thresholds_cli",
+    "thresholds": "ops.thresholds_cli",
 }
 
 
@@ -53,12 +53,12 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     try:
         if args.command in EXTENSIONS:
             return int(importlib.import_module(EXTENSIONS[args.command]).main(args, settings) or 0)
-        from kefu import modelbuild
+        from ops import modelbuild
 
         if args.command == "train":
             modelbuild.train(settings, force=args.force)
             return 0
-        from kefu.runner import run
+        from ops.runner import run
 
         return run(settings, modelbuild.model_path(settings))
     except KefuError as exc:

@@ -79,7 +79,7 @@ def main(args: argparse.Namespace, settings: Optional[Settings] = None) -> int:
     if args.model is not None:
         model: Union[str, Path] = args.model
     else:
-        from kefu.modelbuild import model_path
+        from ops.modelbuild import model_path
 
         model = model_path(settings or Settings())
     plan = load_model_plan(model)

@@ -15,12 +15,12 @@ from typing import Any, Iterator, Optional
 
 import pytest
 
-from kefu import cli
+from ops import cli
 from kefu.config import load_settings
 from kefu.errors import BadInput
-from kefu.iterate.loop import IterationConfig, collect
-from kefu.iterate.proposals import MAX_TEXT, Proposals
-from kefu.iterate.sources import MAX_KB_EXAMPLES, collect_knowledge, faq_candidates
+from ops.iterate.loop import IterationConfig, collect
+from ops.iterate.proposals import MAX_TEXT, Proposals
+from ops.iterate.sources import MAX_KB_EXAMPLES, collect_knowledge, faq_candidates
 from kefu.pgserver import ensure_database, with_database
 from tests.servers import drop_database
 

@@ -3,7 +3,7 @@
 Collected from reviewed conversations: handoff tickets an agent corrected in the console
 (`reason_detail.corrected_intent`, the customer's first line of the transcript as the example; source
 "agent_correction"), plus misrouted handoffs and approved knowledge-review suggestions
-(`kefu.iterate.sources`). Those two may not know the intent: such a proposal carries `candidates`
+(`ops.iterate.sources`). Those two may not know the intent: such a proposal carries `candidates`
 and no intent, and the designer picks one when accepting it. Stored in `proposals.json` of the
 registry; accepted ones are written as Rasa NLU YAML (`accepted_nlu.yml`) that the next candidate
 trains on. Oversized lines and lines with control characters or Rasa entity markup are refused:

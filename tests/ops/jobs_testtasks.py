@@ -7,7 +7,7 @@ import time
 
 import redis
 
-from kefu.celery_app import app
+from ops.celery_app import app
 from kefu.errors import StoreUnavailable
 
 

@@ -2,7 +2,7 @@ import subprocess
 import sys
 import warnings
 
-from kefu.quiet import install, is_noise
+from ops.quiet import install, is_noise
 
 
 def test_only_third_party_deprecations_are_noise():
@@ -28,7 +28,7 @@ def test_hook_survives_filter_changes():
 
 def test_runs_a_module_like_python_dash_m():
     out = subprocess.run(
-        [sys.executable, "-m", "kefu.quiet", "json.tool", "--compact"], input='{"a": [1, 2]}',
+        [sys.executable, "-m", "ops.quiet", "json.tool", "--compact"], input='{"a": [1, 2]}',
         capture_output=True, text=True, check=True,
     )
     assert out.stdout.strip() == '{"a":[1,2]}'

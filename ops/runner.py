@@ -218,13 +218,13 @@ class Stack:
         py = sys.executable
         actions = self._spawn(
             "actions",
-            [py, "-m", "kefu.quiet", "rasa_sdk", "--actions", "actions", "--port", str(settings.actions_port)],
+            [py, "-m", "ops.quiet", "rasa_sdk", "--actions", "actions", "--port", str(settings.actions_port)],
             env,
         )
         rasa = self._spawn(
             "rasa",
             [
-                py, "-m", "kefu.quiet", "rasa", "run", "--model", str(self.model), "--endpoints", str(endpoints),
+                py, "-m", "ops.quiet", "rasa", "run", "--model", str(self.model), "--endpoints", str(endpoints),
                 "--credentials", str(RASA_DIR / "credentials.yml"), "--interface", settings.host,
                 "--port", str(settings.rasa_port), "--enable-api", "--auth-token", token,
             ],
@@ -243,7 +243,7 @@ class Stack:
 
     def start_jobs(self, env: dict[str, str]) -> None:
         """Celery worker + beat (kefu/jobs/launch.py); without a Redis the chat still starts."""
-        from kefu.jobs.launch import start_jobs
+        from ops.jobs.launch import start_jobs
 
         try:
             start_jobs(self, env)

@@ -83,10 +83,10 @@ def train(settings: Settings, force: bool = False) -> Path:
         print_thresholds(target, table=False)
         return target
     settings.model_dir.mkdir(parents=True, exist_ok=True)
-    from kefu.runner import child_env
+    from ops.runner import child_env
 
     args = [
-        sys.executable, "-m", "kefu.quiet", "rasa", "train",
+        sys.executable, "-m", "ops.quiet", "rasa", "train",
         "--config", str(RASA_DIR / "config.yml"),
         "--domain", str(RASA_DIR / "domain"),
         "--data", str(RASA_DIR / "data"),
@@ -108,7 +108,7 @@ def print_thresholds(model: Path, table: bool) -> None:
     """The model's calibration/threshold plan: the `kefu thresholds` table after training, one line
     for an up-to-date model. Never fails the build: a model without a plan gets a note."""
     from kefu.thresholds import format_plan
-    from kefu.thresholds_cli import load_model_plan, summary_line
+    from ops.thresholds_cli import load_model_plan, summary_line
 
     try:
         plan = load_model_plan(model)

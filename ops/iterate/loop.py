@@ -1,12 +1,12 @@
 """One model iteration: collect → (designer review) → train candidate → evaluate → promote or refuse.
 
 Collection reads the reviewed conversations since the current model was made: agent corrections
-(`kefu.iterate.proposals`), misrouted handoffs and approved knowledge-review suggestions
-(`kefu.iterate.sources`, which need the routing file for skill groups and FAQ intents).
+(`ops.iterate.proposals`), misrouted handoffs and approved knowledge-review suggestions
+(`ops.iterate.sources`, which need the routing file for skill groups and FAQ intents).
 
 The frozen evaluation set is a Rasa NLU file that is never trained on (overlapping examples are
 dropped from the training data). The candidate is promoted only if it is no worse than the
-current model on every guarded metric (`kefu.iterate.scoring`).
+current model on every guarded metric (`ops.iterate.scoring`).
 """
 
 from __future__ import annotations
@@ -25,13 +25,13 @@ from typing import Any, Optional
 
 from kefu.config import PROJECT_ROOT, Settings
 from kefu.errors import ConfigError, KefuError
-from kefu.iterate.proposals import Proposals, collect_corrections
-from kefu.iterate.registry import Registry
-from kefu.iterate.scoring import compare
-from kefu.iterate.serving import Serving, install, project_serving
-from kefu.iterate.sources import collect_knowledge, collect_misroutes
+from ops.iterate.proposals import Proposals, collect_corrections
+from ops.iterate.registry import Registry
+from ops.iterate.scoring import compare
+from ops.iterate.serving import Serving, install, project_serving
+from ops.iterate.sources import collect_knowledge, collect_misroutes
 
-log = logging.getLogger("kefu.iterate")
+log = logging.getLogger("ops.iterate")
 
 
 @dataclass
@@ -62,7 +62,7 @@ def _hash_paths(paths: list[Path]) -> str:
 def _run_worker(cfg: IterationConfig, args: list[str]) -> dict[str, Any]:
     with tempfile.TemporaryDirectory() as tmp:
         result = Path(tmp) / "result.json"
-        cmd = [sys.executable, "-m", "kefu.iterate.rasa_worker", "--config", str(cfg.config), "--eval",
+        cmd = [sys.executable, "-m", "ops.iterate.rasa_worker", "--config", str(cfg.config), "--eval",
                str(cfg.eval_file), "--threshold", str(cfg.threshold), "--result", str(result), *args]
         proc = subprocess.run(cmd, cwd=PROJECT_ROOT, capture_output=True, text=True,
                               env={**os.environ, "RASA_TELEMETRY_ENABLED": "false", **cfg.env})
