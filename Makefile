@@ -14,7 +14,7 @@ export PIP_DISABLE_PIP_VERSION_CHECK := 1
 DEPS_HASH := $(shell cat requirements.txt pyproject.toml | sha256sum | cut -c1-16)
 NPM_HASH := $(shell cat package.json package-lock.json | sha256sum | cut -c1-16)
 
-.PHONY: help setup python-deps assets browser encoder model run test test-fast bench bench-intent bench-sentiment bench-knowledge bench-routing bench-report bench-calibration bench-oos lint clean
+.PHONY: help setup python-deps assets browser encoder model run test test-fast bench bench-intent bench-sentiment bench-knowledge bench-routing bench-report bench-calibration bench-oos bench-load imports lint clean
 
 help:
 	@echo "make run    - set up, train if needed, start Kefu (embedded PostgreSQL) and print the URL"
@@ -25,8 +25,9 @@ help:
 	@echo "make bench-oos - out-of-scope detection, held-out-intent protocol (BANKING77, SMP2019) vs FallbackClassifier on DIET"
 	@echo "make bench-knowledge - FAQ retrieval per signal (paraphrase set), search latency, answer-cache hit rate"
 	@echo "make bench-sentiment - sentiment: SnowNLP vs TextBlob vs our lexicon/head/ensemble on ChnSentiCorp-htl and waimai_10k"
+	@echo "make bench-load - load: closed/open loop over REST and socket.io, Kefu vs stock rasa init (LOAD_ARGS=--help)"
 	@echo "make bench-routing - routing accuracy of the trained model on data/routing_eval/turns.yml (confusion by route)"
-	@echo "make lint   - ruff"
+	@echo "make lint   - import rules (lint-imports, contracts in pyproject.toml) and ruff"
 
 $(PY):
 	@PYTHON310=$$(scripts/find-python310) || exit 1; \
@@ -68,7 +69,7 @@ model: setup encoder
 run: model
 	@$(PY) -m ops run
 
-test: model browser
+test: model browser imports
 	@$(PY) -m pytest -q -p no:cacheprovider $(PYTEST_ARGS)
 
 test-fast: setup
@@ -97,10 +98,16 @@ bench-routing: model
 bench-knowledge: encoder
 	@$(PY) bench/knowledge.py
 
+bench-load: model
+	@$(PY) bench/load.py $(LOAD_ARGS)
+
 bench-report: setup
 	@$(PY) bench/report.py --events 1000000
 
-lint: setup
+imports: setup
+	@$(VENV)/bin/lint-imports --no-cache
+
+lint: imports
 	@$(VENV)/bin/ruff check .
 	@$(VENV)/bin/ruff format --check . || true
 

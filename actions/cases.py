@@ -15,7 +15,7 @@ from rasa_sdk import Action, Tracker
 from rasa_sdk.executor import CollectingDispatcher
 
 from actions.common import language_of
-from actions.faq import kb_slots, lookup
+from actions.kb import kb_slots, lookup
 from knowledge.answer import Answer
 from knowledge.service import ANSWER_THRESHOLD
 

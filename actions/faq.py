@@ -17,38 +17,20 @@ import logging
 from typing import Any, Dict, List, Optional
 
 from rasa_sdk import Action, Tracker
-from rasa_sdk.events import SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
+from actions.cases import utter_case
 from actions.common import language_of, latest_intent
+from actions.graph import graph_answer
+from actions.kb import LOOKUP_TIMEOUT, kb_slots, lookup
 from knowledge.answer import Answer
 from knowledge.errors import KefuError
-from knowledge.service import ANSWER_THRESHOLD, KnowledgeService
+from knowledge.service import ANSWER_THRESHOLD
 
 log = logging.getLogger(__name__)
 
 # Intents that may interrupt a form and are answered by a fixed small-talk response.
 SMALL_TALK = {"chitchat": "utter_chitchat", "bot_challenge": "utter_iamabot"}
-# Knowledge look-ups run in a worker thread; a slow store must not hold the action server's loop.
-LOOKUP_TIMEOUT = 8.0
-
-
-class _Holder:
-    service: Optional[KnowledgeService] = None
-
-
-def knowledge_service() -> KnowledgeService:
-    """The action server's knowledge service (stores open lazily on first question)."""
-    if _Holder.service is None:
-        from kefu.config import load_settings
-
-        _Holder.service = KnowledgeService(settings=load_settings())
-    return _Holder.service
-
-
-def set_knowledge_service(service: Optional[KnowledgeService]) -> None:
-    """Swap the process-wide service (tests point it at their own database)."""
-    _Holder.service = service
 
 
 def response_for(intent: Optional[str], responses: Dict[str, Any]) -> Optional[str]:
@@ -59,25 +41,8 @@ def response_for(intent: Optional[str], responses: Dict[str, Any]) -> Optional[s
     return name if name in responses else None
 
 
-async def lookup(kind: str, text: str, language: str, limit: int = 3) -> tuple[list[Answer], bool]:
-    """(answers, store_ok): never raises; a failing store gives ([], False) and one log line."""
-    service = knowledge_service()
-    fn = service.faq_answers if kind == "faq" else service.similar_cases
-    try:
-        answers = await asyncio.wait_for(asyncio.to_thread(fn, text, language, limit), LOOKUP_TIMEOUT)
-        return answers, True
-    except (KefuError, asyncio.TimeoutError) as exc:
-        log.warning("%s look-up degraded: %s", kind, exc)
-        return [], False
-    except Exception:  # an unexpected driver error must still not reach Rasa as a failed action
-        log.exception("%s look-up failed unexpectedly", kind)
-        return [], False
-
-
 async def graph_lookup(tracker: Tracker, text: str) -> Optional[Answer]:
     """The product graph's answer to the same question, or None (a graph that is down is no answer)."""
-    from actions.graph import graph_answer
-
     product = tracker.get_slot("product")
     hint = product if isinstance(product, str) else None
     try:
@@ -89,10 +54,6 @@ async def graph_lookup(tracker: Tracker, text: str) -> Optional[Answer]:
     except Exception:  # never a failed action because of the graph
         log.exception("graph look-up failed unexpectedly")
     return None
-
-
-def kb_slots(source: Optional[str], confidence: float) -> List[Dict[str, Any]]:
-    return [SlotSet("kb_source", source), SlotSet("kb_confidence", round(float(confidence), 4))]
 
 
 def confident(*answers: Optional[Answer]) -> Optional[Answer]:
@@ -130,8 +91,6 @@ class ActionAnswerFaq(Action):
         cases, _ = await lookup("case", text, language)
         case = confident(cases[0] if cases else None)
         if case is not None:
-            from actions.cases import utter_case  # here: actions.cases imports this module
-
             utter_case(dispatcher, case, language)
             return kb_slots(case.source, case.confidence)
         near = max((a.confidence for a in (faq, graph, *cases[:1]) if a is not None), default=0.0)

@@ -21,8 +21,9 @@ from rasa_sdk.types import DomainDict
 
 from actions.common import language_of
 from actions.rules import decide_return_safely, decided_by, decision_message
+from actions.services import services
 from knowledge.errors import KefuError
-from knowledge.orders import OrderBook, find_order_id
+from knowledge.orders import find_order_id
 from knowledge.rules import Decision
 
 CARD_LAST4 = re.compile(r"(?<!\d)(\d{4})(?!\d)")
@@ -31,17 +32,6 @@ MAX_REASON_CHARS = 300
 # Rule outcomes (data/knowledge/rules/return_eligibility.yml) for which the form opens a return now.
 OPENS_RETURN = frozenset({"eligible", "eligible_if_unused", "eligible_quality"})
 log = logging.getLogger(__name__)
-
-_orders: Optional[OrderBook] = None
-
-
-def order_book() -> OrderBook:
-    """One OrderBook per action-server process, loaded on first use."""
-    global _orders
-    if _orders is None:
-        _orders = OrderBook()
-    return _orders
-
 
 def parse_card_last4(value: Any) -> Optional[str]:
     matches = CARD_LAST4.findall(str(value or ""))
@@ -95,7 +85,7 @@ def _validated_order_id(slot_value: Any, dispatcher: CollectingDispatcher) -> Di
     order_id = find_order_id(str(slot_value or ""))
     if order_id is None:
         dispatcher.utter_message(response="utter_invalid_order_id")
-    elif order_book().get(order_id) is None:
+    elif services().order_book().get(order_id) is None:
         dispatcher.utter_message(response="utter_order_not_found", order_id=order_id)
         order_id = None
     return {"order_id": order_id}
@@ -152,7 +142,7 @@ class ActionLookupOrder(Action):
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Dict[str, Any]
     ) -> List[Dict[str, Any]]:
         order_id = tracker.get_slot("order_id") or ""
-        order = order_book().get(order_id)
+        order = services().order_book().get(order_id)
         if order is None:
             dispatcher.utter_message(response="utter_order_not_found", order_id=order_id)
         else:
@@ -193,7 +183,7 @@ class ActionSubmitReturn(Action):
         order_id = str(tracker.get_slot("order_id") or "")
         lang = language_of(tracker)
         try:
-            order = order_book().get(order_id)
+            order = services().order_book().get(order_id)
         except KefuError as exc:
             log.error("order book unreadable: %s", exc)
             dispatcher.utter_message(response="utter_kb_rule_unavailable")

@@ -12,11 +12,11 @@ import logging
 from typing import Any, Dict, List, Optional
 
 from rasa_sdk import Action, Tracker
-from rasa_sdk.events import SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
 from actions.common import language_of
-from kefu.config import load_settings
+from actions.kb import kb_slots
+from actions.services import services
 from knowledge.answer import Answer
 from knowledge.errors import BadInput, KefuError
 
@@ -24,24 +24,6 @@ log = logging.getLogger(__name__)
 
 # Graph look-ups run in a worker thread; a hung store must not hold the action server's loop.
 LOOKUP_TIMEOUT = 5.0
-_qa: Optional[Any] = None
-
-
-def graph_qa() -> Any:
-    """One GraphQA per action-server process, on KEFU_GRAPH_URL (or the local FalkorDB)."""
-    global _qa
-    if _qa is None:
-        from knowledge.graph import graph_url_for, open_graph
-        from knowledge.graph.qa import GraphQA
-
-        _qa = GraphQA(open_graph(graph_url_for(load_settings())))
-    return _qa
-
-
-def set_graph_qa(qa: Optional[Any]) -> None:
-    """Swap the process-wide GraphQA (tests point it at their own FalkorDB)."""
-    global _qa
-    _qa = qa
 
 
 def graph_answer(text: str, language: str, product: Optional[str] = None) -> Optional[Answer]:
@@ -50,13 +32,9 @@ def graph_answer(text: str, language: str, product: Optional[str] = None) -> Opt
     Other actions (e.g. the FAQ action) may call this to compare confidences across sources.
     """
     try:
-        return graph_qa().answer(text, language, product_hint=product)
+        return services().graph_qa().answer(text, language, product_hint=product)
     except BadInput:
         return None  # hostile or oversized question text: nothing to answer from the graph
-
-
-def kb_slots(source: Optional[str], confidence: float) -> List[Dict[str, Any]]:
-    return [SlotSet("kb_source", source), SlotSet("kb_confidence", round(float(confidence), 3))]
 
 
 class ActionAnswerGraph(Action):

@@ -2,10 +2,11 @@
 
 `action_fallback` runs for NLU fallbacks and out-of-scope messages (rules) and for questions
 whose intent confidence is below the specialist threshold or that the classifier's
-out-of-scope score flags (RoutingPolicy). It asks the
-routing decision (handoff/routing.py) what to do: the first unclear turn gets a clarifying
-question — naming the likeliest topic when there is one — and the second in a row, an
-angry customer or any other human route goes through the shared handoff (ticket + pause).
+out-of-scope score flags (RoutingPolicy). It follows the turn's routing decision
+(kefu/routing, RoutingPolicy's record or decided here after a rule): the first unclear turn
+gets a clarifying question — naming the likeliest topic when there is one — and the second
+in a row, an angry customer or any other human route goes through the shared handoff
+(handoff.opening: ticket + pause).
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from rasa_sdk.executor import CollectingDispatcher
 
 from actions.common import language_of, latest_intent
 from actions.handoff import hand_over, route_turn, routing_config
-from handoff.routing_config import RoutingConfig
+from kefu.routing.settings import RoutingConfig
 
 FALLBACK_INTENTS = {"nlu_fallback", "out_of_scope"}
 MAX_FALLBACKS = 2

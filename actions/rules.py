@@ -17,15 +17,14 @@ from rasa_sdk import Action, Tracker
 from rasa_sdk.executor import CollectingDispatcher
 
 from actions.common import language_of
-from actions.graph import graph_qa, kb_slots
-from kefu.config import PROJECT_ROOT
+from actions.kb import kb_slots
+from actions.services import services
 from knowledge.errors import KefuError
 from knowledge.orders import Order, find_order_id
-from knowledge.rules import Decision, RuleBook
+from knowledge.rules import Decision
 
 log = logging.getLogger(__name__)
 
-RULES_DIR = PROJECT_ROOT / "data" / "knowledge" / "rules"
 LOOKUP_TIMEOUT = 5.0
 STATUSES = ("processing", "shipped", "delivered", "cancelled")
 UNOPENED = re.compile(
@@ -37,23 +36,6 @@ QUALITY = re.compile(
     r"defect|broken|faulty|damaged|leak|not working|doesn'?t work|stopped working",
     re.I,
 )
-
-_book: Optional[RuleBook] = None
-
-
-def rule_book() -> RuleBook:
-    """One RuleBook per action-server process; it notices edited files within a second."""
-    global _book
-    if _book is None:
-        _book = RuleBook.from_dir(RULES_DIR)
-    return _book
-
-
-def set_rule_book(book: Optional[RuleBook]) -> None:
-    """Swap the process-wide RuleBook (tests use their own rules directory)."""
-    global _book
-    _book = book
-
 
 def message_facts(text: str) -> dict[str, Any]:
     """What the customer's own words say about the item (unsaid → unknown, not false)."""
@@ -70,7 +52,7 @@ def message_facts(text: str) -> dict[str, Any]:
 def item_category(order: Order) -> Optional[str]:
     """The order's shop category from the graph, e.g. "clothing"; None if unknown or the graph is down."""
     try:
-        qa = graph_qa()
+        qa = services().graph_qa()
         for name in (order.items.get("zh"), order.items.get("en")):
             found = qa.shop_category(name or "")
             if found:
@@ -94,7 +76,7 @@ def return_facts(order: Order, today: dt.date, text: str, category: Optional[str
 def decide_return(order: Order, text: str, language: str, today: Optional[dt.date] = None) -> Decision:
     """Blocking: graph look-up for the category, then the rule book (KefuError when rules are unusable)."""
     facts = return_facts(order, today or dt.date.today(), text, item_category(order))
-    return rule_book().evaluate("return_eligibility", facts, language)
+    return services().rule_book().evaluate("return_eligibility", facts, language)
 
 
 def decided_by(decision: Decision, lang: str) -> str:
@@ -130,8 +112,6 @@ class ActionCheckReturnEligibility(Action):
     async def run(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Dict[str, Any]
     ) -> List[Dict[str, Any]]:
-        from actions.forms import order_book
-
         lang = language_of(tracker)
         text = tracker.latest_message.get("text") or ""
         order_id = find_order_id(text) or find_order_id(str(tracker.get_slot("order_id") or ""))
@@ -139,7 +119,7 @@ class ActionCheckReturnEligibility(Action):
             dispatcher.utter_message(response="utter_ask_order_id")
             return kb_slots("rule", 0.0)
         try:
-            order = order_book().get(order_id)
+            order = services().order_book().get(order_id)
         except KefuError as exc:
             log.error("order book unreadable: %s", exc)
             dispatcher.utter_message(response="utter_kb_rule_unavailable")

@@ -86,8 +86,8 @@ CHARTS: list[tuple[str, str, Callable]] = [
 def draw_all(metrics: Mapping[str, pd.DataFrame], out_dir: Path, dpi: int = 100) -> list[Chart]:
     """Write one PNG per chart into `out_dir`; empty data gives an empty but labelled chart."""
     configure_matplotlib()
-    import matplotlib.pyplot as plt
-    from matplotlib.text import Text
+    import matplotlib.pyplot as plt  # lazy: pyplot only after configure_matplotlib() chose the Agg backend
+    from matplotlib.text import Text  # lazy: (same reason)
 
     out_dir.mkdir(parents=True, exist_ok=True)
     charts = []

@@ -29,9 +29,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 
 def main(args: argparse.Namespace, settings: Settings) -> int:
-    from analytics.database import tracker_database
-    from analytics.loader import Period, parse_since
-    from analytics.report import build_report
+    from analytics.database import tracker_database  # lazy: pandas/matplotlib load only for a report,
+    from analytics.loader import Period, parse_since  # lazy: not when `kefu --help` builds the parser
+    from analytics.report import build_report  # lazy: (same reason)
 
     if not 0 < args.fcr_window_days <= 365:
         raise BadInput("--fcr-window-days must be in (0, 365]")

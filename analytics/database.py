@@ -5,22 +5,22 @@ from __future__ import annotations
 
 from contextlib import contextmanager
 from typing import Iterator
-from urllib.parse import urlsplit
 
 from kefu.config import Settings
-from kefu.pgserver import EmbeddedPostgres, with_database
+from kefu.dburl import DatabaseURL, tracker_database_url
+from kefu.pgserver import EmbeddedPostgres
 
 
 @contextmanager
 def tracker_database(settings: Settings) -> Iterator[str]:
     """Yield a psycopg URL of Kefu's database; an embedded server started here is stopped after."""
-    if settings.postgres_url:
-        url = settings.postgres_url
-        yield url if urlsplit(url).path.lstrip("/") else with_database(url, settings.database)
+    configured = tracker_database_url(settings)
+    if configured is not None:
+        yield str(configured)
         return
     server = EmbeddedPostgres(settings.var_dir / "pgdata")
     admin = server.start()
     try:
-        yield with_database(admin, settings.database)
+        yield str(DatabaseURL(admin).with_database(settings.database))
     finally:
         server.stop()

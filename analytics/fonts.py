@@ -37,10 +37,10 @@ def cjk_font_path() -> Path:
 @lru_cache(maxsize=1)
 def configure_matplotlib() -> str:
     """Register the CJK font, make it the default family and return its family name."""
-    import matplotlib
+    import matplotlib  # lazy: the Agg backend must be chosen before anything imports pyplot
 
     matplotlib.use("Agg")
-    from matplotlib import font_manager, rcParams
+    from matplotlib import font_manager, rcParams  # lazy: (same reason)
 
     path = cjk_font_path()
     font_manager.fontManager.addfont(str(path))
@@ -53,7 +53,7 @@ def configure_matplotlib() -> str:
 
 def missing_glyphs(texts: Iterable[str], font_path: Path | None = None) -> set[str]:
     """Characters of `texts` that the CJK font has no glyph for (they would render as boxes)."""
-    from matplotlib.ft2font import FT2Font
+    from matplotlib.ft2font import FT2Font  # lazy: matplotlib only where charts are drawn
 
     font = FT2Font(str(font_path or cjk_font_path()))
     missing = set()

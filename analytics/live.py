@@ -3,7 +3,8 @@
 The console asks for a recent window (`24h`, `30m`, `today`, ...); this loads that window from
 the tracker store and the ticket table with `analytics.loader` and runs the functions of
 `analytics.metrics` on it, so a supervisor's "automation rate" is exactly the report's.
-Synchronous pandas: the console calls `live_figures` in a worker thread.
+Synchronous pandas: the console calls `live_figures` in a worker thread. The console does not
+import analytics: its entry point (`ops/console.py`) hands it `ReportFigures()`.
 """
 
 from __future__ import annotations
@@ -84,3 +85,15 @@ def live_figures(url: str, window: Optional[str] = None, now: Optional[float] = 
         "closed": int(csat_all["closed"]),
         "skipped_rows": data.skipped_rows,
     }
+
+
+class ReportFigures:
+    """The console's live-metrics provider (`handoff.console.live.LiveMetrics`): the report's figures."""
+
+    def window_name(self, window: Optional[str]) -> str:
+        """The canonical name of a window (`24h` for None); BadInput for anything else."""
+        return parse_window(window, time.time())[0]
+
+    def figures(self, url: str, window: str) -> dict[str, Any]:
+        """The figures of a canonical window (synchronous: run it in a worker thread)."""
+        return live_figures(url, window)

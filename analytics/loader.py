@@ -13,13 +13,15 @@ import io
 import json
 import logging
 import math
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Callable, Optional
 
 import numpy as np
 import pandas as pd
+import psycopg
 
-from kefu.config import redact_url
+from kefu.dburl import redact
 from kefu.errors import BadInput, StoreUnavailable
 
 log = logging.getLogger(__name__)
@@ -132,12 +134,10 @@ def _typed(frame: pd.DataFrame) -> pd.DataFrame:
 
 
 def _connect(url: str) -> Any:
-    import psycopg
-
     try:
         return psycopg.connect(url, connect_timeout=10)
     except psycopg.OperationalError as exc:
-        raise StoreUnavailable(f"cannot reach PostgreSQL at {redact_url(url)}") from exc
+        raise StoreUnavailable(f"cannot reach PostgreSQL at {redact(url)}") from exc
 
 
 def _table_exists(conn: Any, name: str) -> bool:
@@ -201,8 +201,6 @@ def _extract(type_name: str, doc: dict) -> list[Any]:
 
 def _load_chunk(url: str, lo: int, hi: int, period: Period) -> tuple[pd.DataFrame, int]:
     """One id range on its own connection: fast COPY path, Python path if its JSON is malformed."""
-    import psycopg
-
     query = _SELECT.format(lo=int(lo), hi=int(hi), start=repr(float(period.start)), end=repr(float(period.end)))
     with _connect(url) as conn:
         try:
@@ -225,8 +223,6 @@ def load_events(
 
     `progress(n)` is called with the number of ids covered after each chunk (for a progress bar).
     """
-    from concurrent.futures import ThreadPoolExecutor
-
     if chunk_rows < 1 or workers < 1:
         raise BadInput("chunk_rows and workers must be positive")
     with _connect(url) as conn:

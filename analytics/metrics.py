@@ -13,7 +13,7 @@ from typing import Mapping, Optional
 import numpy as np
 import pandas as pd
 
-from analytics.conversations import HANDOFF_INTENTS, SOCIAL_INTENTS, Tables, intent_groups_of
+from analytics.conversations import HANDOFF_INTENTS, SOCIAL_INTENTS, Tables, build_tables, intent_groups_of
 from analytics.loader import Dataset, Period
 
 DAY = 86400.0
@@ -231,8 +231,6 @@ def coverage(tables: Tables) -> pd.DataFrame:
 def compute_all(data: Dataset, groups: Mapping[str, str], *, fcr_window_days: float = FCR_WINDOW_DAYS,
                 previous: Optional[Tables] = None, tables: Optional[Tables] = None) -> dict[str, pd.DataFrame]:
     """Every metric of the report for one dataset, by CSV name."""
-    from analytics.conversations import build_tables
-
     tables = tables or build_tables(data.events)
     conv = conversations_with_tickets(tables, data.tickets)
     return {

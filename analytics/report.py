@@ -69,7 +69,7 @@ class ReportResult:
 def _progress_bar(url: str, period: Period, enabled: bool):  # -> (callback, closer)
     if not enabled:
         return None, lambda: None
-    from tqdm import tqdm
+    from tqdm import tqdm  # lazy: optional (not in requirements.txt), only for the progress bar
 
     bar = tqdm(total=count_events(url, period), unit="ev", unit_scale=True, desc="loading events", file=sys.stderr)
     return bar.update, bar.close

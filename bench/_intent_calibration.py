@@ -28,6 +28,7 @@ import yaml
 from _intent_data import Split
 
 from kefu.calibration import ECE_BINS, calibration_report, reliability_bins
+from kefu.encoder.runtime import Encoder
 from kefu.intent_head import HeadOptions, IntentModel, train_intent_model
 from kefu.thresholds import Targets, band_stats
 
@@ -97,8 +98,6 @@ class FeatureCache:
 
     def _encode(self, texts: List[str], batch_size: int) -> List[np.ndarray]:
         if self._encoder is None:
-            from kefu.encoder.runtime import Encoder
-
             s = self.settings
             self._encoder = Encoder.load(str(s.model), runtime=s.runtime, max_length=s.max_length,
                                              batch_independent=True)
@@ -292,10 +291,10 @@ def report_lines(dataset: str, runs: List[SplitResult], png: Optional[Path], set
 
 
 def reliability_png(path: Path, title: str, run: SplitResult) -> Path:
-    import matplotlib
+    import matplotlib  # lazy: only for the diagram; the Agg backend must be chosen before pyplot loads
 
     matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    import matplotlib.pyplot as plt  # lazy: after matplotlib.use("Agg")
 
     keys = ("raw", *METHODS)
     fig, axes = plt.subplots(2, len(keys), figsize=(5 * len(keys), 6), sharex=True,

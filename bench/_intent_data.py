@@ -19,6 +19,8 @@ from pathlib import Path
 from typing import Dict, List, Tuple
 
 import yaml
+from rasa.shared.nlu.training_data.formats.rasa_yaml import RasaYAMLReader
+from sklearn.model_selection import train_test_split
 
 Example = Tuple[str, str]  # (text, intent)
 DATASETS = ("banking77", "banking77_10shot", "smp2019")
@@ -79,8 +81,6 @@ def smp2019(root: Path, seed: int = SMP_SEED) -> Split:
     The label is "domain.intent" (48 labels): bare intents such as QUERY are shared by
     most domains, so they alone would not say what the customer wants.
     """
-    from sklearn.model_selection import train_test_split
-
     rows = json.loads((root / "smp2019_ecdt" / "train.json").read_text(encoding="utf-8"))
     notes: List[str] = []
     data = _clean([(r["text"], f"{r['domain']}.{r['intent']}") for r in rows], "train.json", notes)
@@ -129,8 +129,6 @@ def write_rasa_nlu(examples: List[Example], path: Path) -> Tuple[int, int, int]:
 
     Returns (written, duplicates merged, dropped because Rasa read them back differently).
     """
-    from rasa.shared.nlu.training_data.formats.rasa_yaml import RasaYAMLReader
-
     unique = list(dict.fromkeys(examples))  # Rasa keeps one copy of a repeated (text, intent)
     _dump(unique, path)
     parsed = RasaYAMLReader().read(str(path))

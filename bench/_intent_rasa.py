@@ -17,6 +17,7 @@ from typing import Any, Dict, List, Optional
 import numpy as np
 import yaml
 from _intent_data import Split, write_rasa_nlu
+from sklearn.metrics import accuracy_score, f1_score
 
 ENCODER = "custom_components.encoder_featurizer.EncoderFeaturizer"
 CLASSIFIER = "custom_components.bert_intent_classifier.BertIntentClassifier"
@@ -124,9 +125,8 @@ async def _parse_all(agent: Any, texts: List[str]) -> tuple[List[Dict[str, Any]]
 
 
 def run(split: Split, variant: Variant, workdir: Path, latency_samples: int) -> RunResult:
-    from rasa.core.agent import Agent
-    from rasa.model_training import train_nlu
-    from sklearn.metrics import accuracy_score, f1_score
+    from rasa.core.agent import Agent  # lazy: TensorFlow, after the bench sets its environment
+    from rasa.model_training import train_nlu  # lazy: TensorFlow, after the bench sets its environment
 
     workdir.mkdir(parents=True, exist_ok=True)
     nlu_path = workdir / "nlu.yml"

@@ -18,6 +18,11 @@ from typing import Any, Dict, List, Optional
 import numpy as np
 from _intent_calibration import FeatureCache
 from _intent_data import Example, Split
+from _intent_rasa import run, variants
+from sklearn.metrics import roc_auc_score
+
+from kefu.intent_head import HeadOptions, train_intent_model
+from kefu.thresholds import Targets
 
 KNOWN_SHARE = 0.75
 IN_SCOPE_RECALL = 0.95  # FPR@95: threshold keeps this share of in-scope test messages
@@ -77,8 +82,6 @@ def flag_threshold(scores: np.ndarray, share: float) -> float:
 
 def metrics(score: np.ndarray, is_oos: np.ndarray, correct: np.ndarray, fixed: Optional[float]) -> Dict[str, float]:
     """OOS = positive class; a message is flagged when score > threshold."""
-    from sklearn.metrics import roc_auc_score
-
     score = np.asarray(score, dtype=np.float64)
     ins, oos = score[~is_oos], score[is_oos]
     ok = np.asarray(correct, dtype=bool)[~is_oos]
@@ -112,9 +115,6 @@ OURS = ("combined", "distance", "unconfidence")
 
 def run_ours(task: Task, features: FeatureCache) -> Dict[str, Any]:
     """Train kefu.intent_head on the known intents; score every test message three ways."""
-    from kefu.intent_head import HeadOptions, train_intent_model
-    from kefu.thresholds import Targets
-
     train = list(dict.fromkeys(task.train))  # Rasa keeps one copy of a repeated (text, intent)
     options = HeadOptions(**{**features.settings.head, "out_of_scope": True})
     started = time.perf_counter()
@@ -151,8 +151,6 @@ def run_diet(task: Task, epochs: int, workdir: Path, fallback_threshold: float) 
     FallbackClassifier predicts nlu_fallback when the top confidence is below its threshold,
     i.e. it flags score > 1 - threshold.
     """
-    from _intent_rasa import run, variants
-
     variant = variants(["stock"], epochs)[0]
     result = run(task.split(), variant, workdir, latency_samples=500)
     score = 1.0 - result.confidences

@@ -28,14 +28,14 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT), str(Path(__file__).resolve().parent)]
 
 from _intent_calibration import pipeline_settings  # noqa: E402
+from rasa.shared.nlu.training_data.loading import load_data  # noqa: E402
 
-from handoff.routing_config import load_routing  # noqa: E402
+from kefu.encoder.runtime import Encoder  # noqa: E402
 from kefu.intent_head import HeadOptions, train_intent_model  # noqa: E402
+from kefu.routing.settings import load_routing  # noqa: E402
 
 
 def load_examples(nlu: Path) -> tuple[List[str], List[str]]:
-    from rasa.shared.nlu.training_data.loading import load_data
-
     data = load_data(str(nlu))
     pairs = sorted({(e.get("text"), e.get("intent")) for e in data.intent_examples if e.get("text")})
     return [t for t, _ in pairs], [i for _, i in pairs]
@@ -59,8 +59,6 @@ def main() -> None:
     logging.basicConfig(level=logging.WARNING)
     settings = pipeline_settings()
     texts, labels = load_examples(args.nlu)
-    from kefu.encoder.runtime import Encoder
-
     encoder = Encoder.load(str(settings.model), runtime=settings.runtime, max_length=settings.max_length,
                                         batch_independent=True)
     started = time.perf_counter()

@@ -23,6 +23,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from knowledge.graph import load_graph, open_graph  # noqa: E402
 from knowledge.graph.qa import GraphQA  # noqa: E402
 from knowledge.graph.server import FalkorDBServer  # noqa: E402
+from tests.servers import free_port  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 GRAPH_DIR = ROOT / "data" / "knowledge" / "graph"
@@ -66,8 +67,6 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as tmp:
         url = args.url
         if url is None:
-            from tests.servers import free_port
-
             server = FalkorDBServer(Path(tmp) / "falkordb", free_port(), graph="bench")
             url = server.start()
         try:

@@ -44,6 +44,7 @@ sys.path[:0] = [str(ROOT), str(Path(__file__).resolve().parent)]
 import _intent_calibration as calibration  # noqa: E402
 from _intent_data import DATASETS, Split, load_splits  # noqa: E402
 from _intent_rasa import RunResult, Variant, run, variants  # noqa: E402
+from rasa.utils.log_utils import configure_structlog  # noqa: E402
 
 ENCODER_DIR = ROOT / "models" / "encoder" / "multilingual-e5-small"
 TITLES = {
@@ -230,8 +231,8 @@ def anchor_checks(dataset: str, results: Dict[str, List[RunResult]], names: Dict
 
 
 def component_settings() -> str:
-    from custom_components.bert_intent_classifier import BertIntentClassifier
-    from custom_components.encoder_featurizer import EncoderFeaturizer
+    from custom_components.bert_intent_classifier import BertIntentClassifier  # lazy: TensorFlow, after main's env
+    from custom_components.encoder_featurizer import EncoderFeaturizer  # lazy: TensorFlow, after main's env
 
     enc = EncoderFeaturizer.get_default_config()
     head = BertIntentClassifier.get_default_config()
@@ -286,8 +287,6 @@ def main() -> None:
             RASA_CACHE_DIRECTORY=str(Path(tmp) / "cache"),
         )
         if args.pipelines:
-            from rasa.utils.log_utils import configure_structlog
-
             configure_structlog(logging.WARNING)
         warnings.filterwarnings("ignore")  # after importing rasa, which installs its own filters
         features = calibration.FeatureCache(calibration.pipeline_settings()) if args.calibration else None

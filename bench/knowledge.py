@@ -43,6 +43,7 @@ from knowledge.faq import open_faq_store  # noqa: E402
 from knowledge.pg import get_meta  # noqa: E402
 from knowledge.search import FUSION, PREVIOUS_FUSION, Fusion, fuse, prepare_query  # noqa: E402
 from knowledge.service import KnowledgeService  # noqa: E402
+from tests.servers import drop_database, free_port  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 PARAPHRASES = ROOT / "data" / "knowledge" / "paraphrases" / "paraphrases.jsonl"
@@ -173,8 +174,6 @@ def start_redis() -> tuple[str | None, subprocess.Popen | None, str]:
     binary = shutil.which("redis-server")
     if not binary:
         return None, None, "no redis-server on PATH"
-    from tests.servers import free_port
-
     port = free_port()
     proc = subprocess.Popen([binary, "--port", str(port), "--save", "", "--appendonly", "no"],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -298,8 +297,6 @@ def main() -> int:
             redis_proc.terminate()
             redis_proc.wait(10)
         if configured:
-            from tests.servers import drop_database
-
             drop_database(with_database(configured, "postgres"), url.rsplit("/", 1)[-1].split("?")[0])
         if server is not None:
             server.stop()

@@ -63,6 +63,7 @@ from _oos_eval import (  # noqa: E402
     run_diet,
     run_ours,
 )
+from rasa.utils.log_utils import configure_structlog  # noqa: E402
 
 DATASETS = ("banking77", "smp2019")
 TARGETS = "kefu.thresholds.Targets() defaults"
@@ -252,8 +253,6 @@ def main() -> None:
         os.environ.update(RASA_TELEMETRY_ENABLED="false", HF_HUB_OFFLINE="1", TF_CPP_MIN_LOG_LEVEL="2",
                           RASA_MAX_CACHE_SIZE="0", RASA_CACHE_DIRECTORY=str(Path(tmp) / "cache"))
         if "diet" in args.detectors:
-            from rasa.utils.log_utils import configure_structlog
-
             configure_structlog(logging.WARNING)
         warnings.filterwarnings("ignore")  # after importing rasa, which installs its own filters
         features = FeatureCache(settings)

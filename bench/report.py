@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import random
 import sys
 import tempfile
@@ -25,6 +26,7 @@ import psycopg  # noqa: E402
 
 from analytics.loader import EVENTS_DDL, Period  # noqa: E402
 from analytics.report import build_report, default_intent_groups  # noqa: E402
+from handoff.tickets import SCHEMA  # noqa: E402
 from kefu.pgserver import EmbeddedPostgres, ensure_database, with_database  # noqa: E402
 
 DAY = 86400.0
@@ -90,8 +92,6 @@ def generate(n_events: int, start: float, seconds: float, seed: int = 7):
 
 
 def load(url: str, events: list, tickets: list) -> None:
-    from handoff.tickets import SCHEMA
-
     with psycopg.connect(url) as conn:
         conn.execute(EVENTS_DDL)
         conn.execute(SCHEMA)
@@ -115,8 +115,6 @@ def main() -> int:
     parser.add_argument("--events", type=int, default=1_000_000)
     parser.add_argument("--out", type=Path, default=Path(tempfile.gettempdir()) / "kefu-bench-report")
     args = parser.parse_args()
-    import os
-
     end = time.time()
     period = Period(end - 7 * DAY, end)
     t0 = time.perf_counter()

@@ -21,7 +21,7 @@ import requests
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from kefu.config import load_settings  # noqa: E402
-from ops.modelbuild import model_path  # noqa: E402
+from kefu.modelplan import model_path  # noqa: E402
 from ops.runner import Stack  # noqa: E402
 
 MESSAGES = ["你好", "我的卡丢了怎么办", "信用卡年费多少", "where is my order", "how do i reset my password",

@@ -2,7 +2,7 @@
 
 Each snippet runs through the real trained model (`Agent.parse_message`: intent, confidence,
 ranking, sentiment), the same frustration rule as the action server (kefu.emotion) over the
-snippet's turns, and `handoff.routing.decide` with the production data/routing.yml. Prints
+snippet's turns, and `kefu.routing.decide` with the production data/routing.yml. Prints
 accuracy overall and per language, the confusion by route, and every miss.
 
     python bench/routing.py [--model models/kefu.tar.gz] [--turns data/routing_eval/turns.yml]
@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import logging
 import os
 import sys
 import time
@@ -28,9 +29,11 @@ import yaml
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from handoff.routing import ROUTES, TurnSignals, decide, is_unclear  # noqa: E402
-from handoff.routing_config import load_routing  # noqa: E402
+from rasa.utils.log_utils import configure_structlog  # noqa: E402
+
 from kefu.emotion import update_frustration  # noqa: E402
+from kefu.routing.decision import ROUTES, TurnSignals, decide, is_unclear  # noqa: E402
+from kefu.routing.settings import load_routing  # noqa: E402
 
 DEFAULT_AT = "2026-11-25T11:00:00+08:00"  # a Wednesday morning: every queue open
 
@@ -89,10 +92,7 @@ def print_report(results: list[tuple[dict, str, dict]]) -> None:
 async def main_async(args: argparse.Namespace) -> int:
     os.environ.setdefault("RASA_TELEMETRY_ENABLED", "false")
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    import logging
-
-    from rasa.core.agent import Agent
-    from rasa.utils.log_utils import configure_structlog
+    from rasa.core.agent import Agent  # lazy: TensorFlow, after the environment above is set
 
     configure_structlog(logging.WARNING)  # the per-message parse debug lines would drown the table
     logging.getLogger("rasa").setLevel(logging.WARNING)

@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
+from sklearn.model_selection import StratifiedKFold, train_test_split
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -69,8 +70,6 @@ def load_csv(path: Path, limit: Optional[int]) -> Tuple[List[str], np.ndarray, i
             labels.append(1 if label == "0" else 0)
     y = np.asarray(labels)
     if limit and limit < len(texts):
-        from sklearn.model_selection import train_test_split
-
         keep, _ = train_test_split(np.arange(len(texts)), train_size=limit, stratify=y, random_state=SEED)
         keep = np.sort(keep)
         texts, y = [texts[i] for i in keep], y[keep]
@@ -97,8 +96,6 @@ def best_threshold(scores: np.ndarray, is_negative: np.ndarray) -> float:
 
 def out_of_fold(vectors: np.ndarray, y: np.ndarray, lex: list, policy: Policy) -> Tuple[np.ndarray, np.ndarray]:
     """Head and ensemble scores of each training review from a head that did not see it (5-fold)."""
-    from sklearn.model_selection import StratifiedKFold
-
     head_scores = np.zeros(len(y), dtype=np.float32)
     labels = np.asarray(["negative" if v else "positive" for v in y])
     for train, held in StratifiedKFold(n_splits=5, shuffle=True, random_state=SEED).split(vectors, y):
@@ -118,8 +115,6 @@ def per_message_ms(fn: Callable[[int], object], indices: Sequence[int]) -> float
 
 
 def run_dataset(key: str, path: Path, args: argparse.Namespace, enc: SentenceEncoder, shipped) -> List[str]:
-    from sklearn.model_selection import train_test_split
-
     title, _ = DATASETS[key]
     texts, y, skipped = load_csv(path, args.limit)
     idx_train, idx_test = train_test_split(np.arange(len(texts)), test_size=0.2, stratify=y, random_state=SEED)
@@ -137,7 +132,7 @@ def run_dataset(key: str, path: Path, args: argparse.Namespace, enc: SentenceEnc
     encoder_ms = per_message_ms(lambda i: enc.encoder.encode([test_texts[i]]), sample[: min(100, len(sample))])
 
     rows: List[Row] = []
-    from snownlp import SnowNLP
+    from snownlp import SnowNLP  # lazy: loads its models at import (~5 s); only the baseline row needs it
 
     snow = np.asarray([SnowNLP(t).sentiments for t in test_texts])
     timing = per_message_ms(lambda i: SnowNLP(test_texts[i]).sentiments, sample)
@@ -190,8 +185,6 @@ def run_dataset(key: str, path: Path, args: argparse.Namespace, enc: SentenceEnc
 
 def cross_validate_shipped(enc: SentenceEncoder, pairs: List[Tuple[str, str]]) -> List[str]:
     """5-fold stratified CV on data/sentiment (3 classes): how the shipped set generalises."""
-    from sklearn.model_selection import StratifiedKFold
-
     texts, labels = [t for t, _ in pairs], np.asarray([label for _, label in pairs])
     vectors, lexicon = enc.encode(texts), Lexicon.load()
     lex = [analyze(lexicon, t) for t in texts]

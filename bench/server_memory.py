@@ -127,7 +127,7 @@ def main() -> None:
     parser.add_argument("--keep", type=Path, help="keep models and logs in this directory")
     args = parser.parse_args()
     os.environ.update(RASA_TELEMETRY_ENABLED="false", HF_HUB_OFFLINE="1", TF_CPP_MIN_LOG_LEVEL="2")
-    from rasa.model_training import train_nlu
+    from rasa.model_training import train_nlu  # lazy: TensorFlow, after the environment above is set
 
     rows = []
     with tempfile.TemporaryDirectory(prefix="kefu-mem-") as tmp:

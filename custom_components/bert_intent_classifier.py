@@ -27,11 +27,14 @@ from rasa.shared.exceptions import InvalidConfigException
 from rasa.shared.nlu.constants import INTENT, INTENT_RANKING_KEY, TEXT
 from rasa.shared.nlu.training_data.message import Message
 from rasa.shared.nlu.training_data.training_data import TrainingData
+from rasa.shared.utils.cli import print_info
 from rasa.utils.tensorflow.constants import RANKING_LENGTH
 
 from kefu.calibration import METHODS
+from kefu.config import load_settings
 from kefu.errors import ConfigError
 from kefu.intent_head import HeadOptions, IntentModel, rank, train_intent_model
+from kefu.routing.settings import load_routing
 from kefu.thresholds import Targets, format_plan, thresholds_for
 
 log = logging.getLogger(__name__)
@@ -128,8 +131,6 @@ class BertIntentClassifier(IntentClassifier, GraphComponent):
     def _routing_path(cls, config: Dict[str, Any]) -> Path:
         if config.get("routing_file"):
             return Path(config["routing_file"])
-        from kefu.config import load_settings
-
         return load_settings().routing_file
 
     @classmethod
@@ -143,8 +144,6 @@ class BertIntentClassifier(IntentClassifier, GraphComponent):
 
     @classmethod
     def _targets(cls, config: Dict[str, Any]) -> Targets:
-        from handoff.routing_config import load_routing
-
         return load_routing(cls._routing_path(config)).targets
 
     def _options(self) -> HeadOptions:
@@ -182,8 +181,6 @@ class BertIntentClassifier(IntentClassifier, GraphComponent):
                                         {"routing_file": routing})
         with self._model_storage.write_to(self._resource) as directory:
             self.model.save(directory)
-        from rasa.shared.utils.cli import print_info
-
         print_info("BertIntentClassifier:\n" + format_plan(self.model.plan))
         for warning in self.model.plan.get("thresholds", {}).get("warnings", []):
             log.warning("BertIntentClassifier: %s", warning)

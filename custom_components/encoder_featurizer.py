@@ -33,6 +33,7 @@ from rasa.shared.nlu.training_data.training_data import TrainingData
 
 from kefu.config import PROJECT_ROOT
 from kefu.encoder.cache import EncodingCache
+from kefu.encoder.runtime import ENCODING_VERSION, Encoder
 from kefu.errors import BadInput
 
 log = logging.getLogger(__name__)
@@ -106,8 +107,6 @@ class EncoderFeaturizer(DenseFeaturizer, GraphComponent):
         self._load_encoder(model_dir or self._resolve(config["model"]))
 
     def _load_encoder(self, model: str) -> None:
-        from kefu.encoder.runtime import Encoder
-
         config = self._config
         try:
             self.encoder = Encoder.load(model, runtime=config["runtime"], max_length=int(config["max_length"]),
@@ -134,8 +133,6 @@ class EncoderFeaturizer(DenseFeaturizer, GraphComponent):
     @classmethod
     def fingerprint_addon(cls, config: Dict[str, Any]) -> Optional[str]:
         """Re-featurise cached training data when the encoding scheme changes (not only the config)."""
-        from kefu.encoder.runtime import ENCODING_VERSION
-
         return f"encoding-{ENCODING_VERSION}"
 
     @classmethod
@@ -191,7 +188,7 @@ class EncoderFeaturizer(DenseFeaturizer, GraphComponent):
         """Fine-tune the encoder on the intents when `fine_tune` is set; otherwise nothing to learn."""
         if not self._config["fine_tune"] or self._model_storage is None or self._resource is None:
             return self._resource  # type: ignore[return-value]
-        from kefu.encoder.finetune import FineTuneConfig, fine_tune
+        from kefu.encoder.finetune import FineTuneConfig, fine_tune  # lazy: TensorFlow model code, training only
 
         pairs = [(m.get(TEXT), m.get(INTENT)) for m in training_data.intent_examples if m.get(TEXT) and m.get(INTENT)]
         if len({label for _, label in pairs}) < 2:

@@ -1,11 +1,11 @@
-"""RoutingPolicy: the smart-routing decision (handoff/routing.py) as a Rasa dialogue policy.
+"""RoutingPolicy: the smart-routing decision (kefu/routing) as a Rasa dialogue policy.
 
-On every fresh user turn it asks `handoff.routing.decide` who should answer. When the
+On every fresh user turn it asks `kefu.routing.decision.decide` who should answer. When the
 answer is the bot it abstains, so rules, memoization and TED run the conversation as
 trained; otherwise it predicts, with confidence 1.0 and a priority above RulePolicy's:
 
-- `action_handoff` for specialist / human / senior / callback routes (the action recomputes
-  the same decision, writes the ticket and pauses the bot);
+- `action_handoff` for specialist / human / senior / callback routes (the action writes the
+  ticket and pauses the bot);
 - `action_fallback` for a clarifying question (and for the second unclear turn);
 - `action_rate` when the customer answers the rating question with 1-5 after a handoff;
 - `action_listen` right after any of those actions.
@@ -13,10 +13,16 @@ trained; otherwise it predicts, with confidence 1.0 and a priority above RulePol
 An angry customer in the middle of a form is taken out of it: that prediction is marked
 "no user" like the form's own, so it outranks the loop (action_handoff ends the loop).
 Routing thresholds live in the designers' YAML (re-read when it changes), not in the model.
+
+The decision is made once: a winning prediction carries `SlotSet("routing", record)` as an
+optional event (Rasa applies it only when this policy's prediction wins), and the actions read
+the record from that slot instead of deciding again. The slot is unfeaturized, so rules,
+memoization and TED never see it. Training checks the routing file's intents against the domain.
 """
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from pathlib import Path
 from typing import Any, Dict, List, Optional
@@ -26,16 +32,18 @@ from rasa.engine.graph import ExecutionContext
 from rasa.engine.recipes.default_recipe import DefaultV1Recipe
 from rasa.engine.storage.resource import Resource
 from rasa.engine.storage.storage import ModelStorage
-from rasa.shared.core.constants import ACTION_LISTEN_NAME
+from rasa.shared.core.constants import ACTION_LISTEN_NAME, DEFAULT_INTENTS
 from rasa.shared.core.domain import Domain
-from rasa.shared.core.events import ActionExecuted, UserUttered
+from rasa.shared.core.events import ActionExecuted, Event, SlotSet, UserUttered
 from rasa.shared.core.generator import TrackerWithCachedStates
 from rasa.shared.core.trackers import DialogueStateTracker
 
-from handoff import turns
-from handoff.routing import RouteDecision, TurnSignals, decide, log_decision
-from handoff.routing_config import RoutingConfig, load_routing
+from kefu.config import load_settings
 from kefu.errors import ConfigError
+from kefu.routing import turns
+from kefu.routing.coverage import check_intents
+from kefu.routing.decision import ROUTING_SLOT, RouteDecision, decide, log_decision
+from kefu.routing.settings import RoutingConfig, load_routing
 
 log = logging.getLogger(__name__)
 
@@ -77,16 +85,26 @@ class RoutingPolicy(Policy):
     def _routing_path(configured: Optional[str]) -> Path:
         if configured:
             return Path(configured)
-        from kefu.config import load_settings
-
         return load_settings().routing_file
 
+    @classmethod
+    def fingerprint_addon(cls, config: Dict[str, Any]) -> Optional[str]:
+        """The routing file's content: an edit re-runs `train`, so its intents are checked again."""
+        try:
+            return hashlib.sha256(cls._routing_path(config.get("routing_file")).read_bytes()).hexdigest()
+        except (OSError, ConfigError):
+            return None  # __init__ reports the missing or unreadable file by name
+
     def train(self, training_trackers: List[TrackerWithCachedStates], domain: Domain, **kwargs: Any) -> Resource:
-        """Nothing to learn; fail the training early if the routing file or the actions are missing."""
-        load_routing(self.routing_file)
+        """Nothing to learn; fail the training early if the routing file, its intents or the actions are wrong."""
+        config = load_routing(self.routing_file)
         missing = [name for name in OWN_ACTIONS if name not in domain.action_names_or_texts]
         if missing:
             raise ConfigError(f"RoutingPolicy needs the actions {missing} in the domain")
+        uncovered = check_intents(config, domain.intents, str(self.routing_file), builtin=DEFAULT_INTENTS)
+        if uncovered:
+            log.warning("%s routes none of the domain's intents %s by group or list: confident turns go to the "
+                        "bot, the specialist band to the general queue", self.routing_file, ", ".join(uncovered))
         return self._resource
 
     def _config(self) -> Optional[RoutingConfig]:
@@ -97,12 +115,17 @@ class RoutingPolicy(Policy):
             return None
 
     def _predict(
-        self, domain: Domain, action: Optional[str], no_user: bool = False, **diagnostic: Any
+        self, domain: Domain, action: Optional[str], no_user: bool = False, decision: Optional[RouteDecision] = None
     ) -> PolicyPrediction:
         probabilities = self._default_predictions(domain)
         if action is not None and action in domain.action_names_or_texts:
             probabilities[domain.index_for_action(action)] = 1.0
-        return self._prediction(probabilities, is_no_user_prediction=no_user, diagnostic_data=diagnostic or None)
+        record: Optional[Dict[str, Any]] = dict(decision.record) if decision is not None else None
+        # applied only if this prediction wins: the actions then read the decision instead of redoing it
+        has_slot = any(slot.name == ROUTING_SLOT for slot in domain.slots)
+        handed: List[Event] = [SlotSet(ROUTING_SLOT, record)] if record and has_slot else []
+        return self._prediction(probabilities, optional_events=handed, is_no_user_prediction=no_user,
+                                diagnostic_data={"route": record} if record else None)
 
     def predict_action_probabilities(
         self,
@@ -138,19 +161,14 @@ class RoutingPolicy(Policy):
         if decision.hands_over:
             # mid-form, the loop's own prediction is "no user": match it so anger outranks the form
             in_form = bool(decision.record.get("in_form"))
-            return self._predict(domain, HANDOFF_ACTION, no_user=in_form, route=decision.record)
+            return self._predict(domain, HANDOFF_ACTION, no_user=in_form, decision=decision)
         if decision.route == "clarify":
-            return self._predict(domain, CLARIFY_ACTION, route=decision.record)
+            return self._predict(domain, CLARIFY_ACTION, decision=decision)
         return self._predict(domain, None)
 
     @staticmethod
     def decide(tracker: DialogueStateTracker, config: RoutingConfig, events: List[Dict[str, Any]]) -> RouteDecision:
-        slots = {name: tracker.get_slot(name) for name in ("frustration", "sentiment", "kb_source", "kb_confidence")
-                 if name in tracker.slots}
-        signals = TurnSignals.from_parse(
-            tracker.latest_message.parse_data,
-            slots,
-            unclear_before=turns.unclear_before(events, config),
-            in_form=bool(tracker.active_loop_name),
-        )
-        return decide(signals, config)
+        """The decision for the latest user turn (`events`: the tracker's recent events as dicts)."""
+        slots = {name: tracker.get_slot(name) for name in turns.SIGNAL_SLOTS if name in tracker.slots}
+        parse_data = tracker.latest_message.parse_data if tracker.latest_message else {}
+        return decide(turns.turn_signals(parse_data, slots, events, config, bool(tracker.active_loop_name)), config)

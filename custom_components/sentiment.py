@@ -31,7 +31,9 @@ from rasa.shared.nlu.training_data.message import Message
 from rasa.shared.nlu.training_data.training_data import TrainingData
 
 from kefu.config import PROJECT_ROOT
+from kefu.contracts import Sentiment
 from kefu.errors import KefuError
+from kefu.sentiment.encoding import SentenceEncoder
 from kefu.sentiment.lexicon import Lexicon, analyze, warm_up
 from kefu.sentiment.model import POLICIES, LinearHead, Policy, directory_digest, fit_head, load_labelled
 
@@ -152,8 +154,6 @@ class SentimentAnalyzer(GraphComponent):
         return cls(config, model_storage, resource, cls._load_lexicon(_resolve(config["lexicon_dir"])))
 
     def _sentence_encoder(self) -> Any:
-        from kefu.sentiment.encoding import SentenceEncoder
-
         model = _resolve(self.config["model"])
         cache_dir = self.config.get("cache_dir")
         try:
@@ -272,7 +272,7 @@ class SentimentAnalyzer(GraphComponent):
             text = message.get(TEXT)
             if not isinstance(text, str):
                 continue
-            value = self.policy.decide(analyze(self.lexicon, text), self._model_score(message))
+            value: Sentiment = self.policy.decide(analyze(self.lexicon, text), self._model_score(message))
             message.set(SENTIMENT, value, add_to_output=True)
             entity = {
                 "entity": self.config["entity"],

@@ -16,10 +16,13 @@ import getpass
 import sys
 from typing import Any, Optional
 
+from psycopg_pool import AsyncConnectionPool
+
 from handoff.console.users import ROLES, AgentStore
 from kefu.config import Settings
+from kefu.dburl import DatabaseURL, tracker_database_url
 from kefu.errors import BadInput, KefuError
-from kefu.pgserver import EmbeddedPostgres, ensure_database, with_database
+from kefu.pgserver import EmbeddedPostgres, ensure_database
 
 
 def add_parser(subparsers: Any) -> None:
@@ -50,8 +53,6 @@ def parse_groups(raw: str) -> list[str]:
 
 
 async def _run(args: argparse.Namespace, url: str, password: Optional[str]) -> int:
-    from psycopg_pool import AsyncConnectionPool
-
     pool = AsyncConnectionPool(url, min_size=1, max_size=2, open=False, kwargs={"autocommit": True})
     await pool.open(wait=True, timeout=15)
     try:
@@ -75,15 +76,12 @@ def main(args: argparse.Namespace, settings: Settings) -> int:
     password = read_password(args.password_stdin) if args.agents_command == "add" else None
     server: Optional[EmbeddedPostgres] = None
     try:
-        if settings.postgres_url:
-            url = settings.postgres_url
-            if url.count("/") < 3 or not url.rsplit("/", 1)[-1].split("?")[0]:
-                url = with_database(url, settings.database)
-        else:
+        url = tracker_database_url(settings)
+        if url is None:
             server = EmbeddedPostgres(settings.var_dir / "pgdata")
-            url = with_database(server.start(), settings.database)
+            url = DatabaseURL(server.start()).with_database(settings.database)
         ensure_database(url)
-        return asyncio.run(_run(args, url, password))
+        return asyncio.run(_run(args, str(url), password))
     except BadInput as exc:
         print(f"kefu agents: {exc.reason}", file=sys.stderr)
         return 2

@@ -20,7 +20,7 @@ from psycopg.types.json import Jsonb
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
 from handoff import ticket_fields as tf
-from kefu.config import redact_url
+from kefu.dburl import redact
 from kefu.errors import BadInput, KefuError, NotFound, StoreUnavailable
 
 log = logging.getLogger(__name__)
@@ -118,7 +118,7 @@ class TicketStore:
 
     def __init__(self, url: str, *, min_size: int = 1, max_size: int = 4, timeout: float = 10.0) -> None:
         if not isinstance(url, str) or not url.startswith(("postgresql://", "postgres://")):
-            raise BadInput(f"ticket store URL must start with postgresql://, got {redact_url(str(url))!r}")
+            raise BadInput(f"ticket store URL must start with postgresql://, got {redact(str(url))!r}")
         self.url = url
         self.timeout = timeout
         self._pool = AsyncConnectionPool(
@@ -126,13 +126,13 @@ class TicketStore:
         )
 
     def __repr__(self) -> str:
-        return f"TicketStore({redact_url(self.url)!r})"
+        return f"TicketStore({redact(self.url)!r})"
 
     async def open(self) -> None:
         try:
             await self._pool.open(wait=True, timeout=self.timeout)
         except (PoolTimeout, psycopg.OperationalError) as exc:
-            raise StoreUnavailable(f"cannot reach PostgreSQL at {redact_url(self.url)}") from exc
+            raise StoreUnavailable(f"cannot reach PostgreSQL at {redact(self.url)}") from exc
 
     async def close(self) -> None:
         await self._pool.close()

@@ -14,6 +14,8 @@ from dataclasses import dataclass
 from typing import Any, Dict, List, Optional, Sequence
 
 import numpy as np
+from scipy.optimize import minimize_scalar
+from sklearn.isotonic import IsotonicRegression
 
 METHODS = ("temperature", "isotonic", "none")
 ECE_BINS = 15
@@ -99,8 +101,6 @@ class Calibrator:
 
 def fit_temperature(probabilities: np.ndarray, labels: np.ndarray) -> float:
     """The temperature minimising the NLL of softmax(log p / T) on (out-of-fold) predictions."""
-    from scipy.optimize import minimize_scalar
-
     logp = _log_probs(np.asarray(probabilities, dtype=np.float64))
     labels = np.asarray(labels)
     rows = np.arange(len(labels))
@@ -117,8 +117,6 @@ def fit_temperature(probabilities: np.ndarray, labels: np.ndarray) -> float:
 
 def fit_isotonic(probabilities: np.ndarray, labels: np.ndarray, max_points: int = 200) -> tuple[list, list]:
     """A monotone map from the top-1 score to the observed accuracy, kept to at most max_points knots."""
-    from sklearn.isotonic import IsotonicRegression
-
     probabilities = np.asarray(probabilities, dtype=np.float64)
     top = probabilities.max(axis=1)
     correct = (probabilities.argmax(axis=1) == np.asarray(labels)).astype(np.float64)

@@ -1,7 +1,7 @@
 """The one place Kefu reads configuration (environment, then an untracked `.env`).
 
 Like starlette's `Config`: values are read lazily through `load_settings()`, never at
-import time, and every variable is documented here and in the README.
+import time, and every variable is documented here and in docs/configuration.md.
 """
 
 from __future__ import annotations
@@ -10,8 +10,8 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Mapping, Optional
-from urllib.parse import urlsplit, urlunsplit
 
+from kefu.dburl import DatabaseURL, redact
 from kefu.errors import ConfigError
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -35,17 +35,6 @@ def read_env_file(path: Path) -> dict[str, str]:
     return values
 
 
-def redact_url(url: Optional[str]) -> str:
-    """Return `url` with any password replaced by ***, for logs and reprs."""
-    if not url:
-        return ""
-    parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
-    return urlunsplit(parts._replace(netloc=netloc))
-
-
 def _port(env: Mapping[str, str], key: str, default: int) -> int:
     raw = env.get(key)
     if raw is None or raw == "":
@@ -63,8 +52,7 @@ def _url(env: Mapping[str, str], key: str, schemes: tuple[str, ...]) -> Optional
     raw = env.get(key) or None
     if raw is None:
         return None
-    scheme = urlsplit(raw).scheme
-    if scheme not in schemes:
+    if DatabaseURL(raw).scheme not in schemes:
         raise ConfigError(f"{key} must start with one of {', '.join(s + '://' for s in schemes)}")
     return raw
 
@@ -73,6 +61,8 @@ def _url(env: Mapping[str, str], key: str, schemes: tuple[str, ...]) -> Optional
 class Settings:
     """Every setting Kefu's processes share. Build with `load_settings()`."""
 
+    # URLs stay the strings configured (drivers and child environments take them as they are);
+    # parse them with kefu.dburl.DatabaseURL, and ask tracker_database_url() for the tracker's database.
     postgres_url: Optional[str] = field(default=None, repr=False)
     redis_url: Optional[str] = field(default=None, repr=False)
     host: str = "127.0.0.1"
@@ -84,7 +74,7 @@ class Settings:
     rasa_token: Optional[str] = field(default=None, repr=False)
     max_message_chars: int = 2000
     log_level: str = "INFO"
-    # smart routing: thresholds, skill groups, automation level, hours (handoff/routing_config.py)
+    # smart routing: thresholds, skill groups, automation level, hours (kefu/routing/settings.py)
     routing_file: Path = PROJECT_ROOT / "data" / "routing.yml"
     # Knowledge base (knowledge/): FAQ and case stores default to the PostgreSQL URL (embedded: set by the launcher).
     faq_url: Optional[str] = field(default=None, repr=False)
@@ -94,19 +84,19 @@ class Settings:
     graph_url: Optional[str] = field(default=None, repr=False)
     graph_port: int = 6479
     neo4j_url: Optional[str] = field(default=None, repr=False)  # live Neo4j tests only
-    # Agent console and live-chat adapters (handoff/console, handoff/adapters; README "Agent console").
+    # Agent console and live-chat adapters (handoff/console, handoff/adapters; docs/console.md).
     console_port: int = 5080
     handoff_adapter: str = "console"
     console_secure_cookies: Optional[bool] = None
     chatwoot: dict = field(default_factory=dict, repr=False, compare=False)
     slack: dict = field(default_factory=dict, repr=False, compare=False)
-    # Background jobs (kefu/jobs): seconds before Redis re-delivers a task whose worker vanished.
+    # Background jobs (ops/jobs): seconds before Redis re-delivers a task whose worker vanished.
     jobs_visibility_timeout: int = 3600
 
     def __repr__(self) -> str:
         return (
-            f"Settings(postgres_url={redact_url(self.postgres_url)!r}, "
-            f"redis_url={redact_url(self.redis_url)!r}, host={self.host!r}, "
+            f"Settings(postgres_url={redact(self.postgres_url)!r}, "
+            f"redis_url={redact(self.redis_url)!r}, host={self.host!r}, "
             f"rasa_port={self.rasa_port}, actions_port={self.actions_port}, "
             f"var_dir={str(self.var_dir)!r}, model_dir={str(self.model_dir)!r})"
         )

@@ -10,11 +10,15 @@ from __future__ import annotations
 import json
 import logging
 import time
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Dict, Iterable, List, Optional, Sequence
 
 import numpy as np
+from sklearn.linear_model import LogisticRegression
+from sklearn.model_selection import StratifiedKFold
+from sklearn.neural_network import MLPClassifier
 
 from kefu.calibration import Calibrator, calibration_report, fit_calibrator, fold_count, softmax
 from kefu.oos import DistanceModel, OutOfScopeScorer
@@ -75,8 +79,6 @@ class HeadOptions:
 
 def fit_head(features: np.ndarray, labels: Sequence[str], options: HeadOptions) -> Head:
     if options.head == "mlp":
-        from sklearn.neural_network import MLPClassifier
-
         mlp = MLPClassifier(
             hidden_layer_sizes=tuple(options.hidden_layers),
             max_iter=options.max_iter,
@@ -84,8 +86,6 @@ def fit_head(features: np.ndarray, labels: Sequence[str], options: HeadOptions) 
             random_state=options.random_seed,
         ).fit(features, labels)
         return Head(list(mlp.classes_), list(mlp.coefs_), list(mlp.intercepts_))
-    from sklearn.linear_model import LogisticRegression
-
     lr = LogisticRegression(
         C=options.C, max_iter=options.max_iter, class_weight="balanced", random_state=options.random_seed
     ).fit(features, labels)
@@ -130,15 +130,11 @@ def out_of_fold(
     with_distance: bool,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Out-of-fold probabilities (columns: classes) and nearest-centroid distances."""
-    from sklearn.model_selection import StratifiedKFold
-
     labels_arr = np.asarray(labels, dtype=object)
     probabilities = np.zeros((len(labels_arr), len(classes)))
     distances = np.zeros(len(labels_arr))
     column = {name: i for i, name in enumerate(classes)}
     splitter = StratifiedKFold(n_splits=folds, shuffle=True, random_state=options.random_seed)
-    import warnings
-
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message="The least populated class")
         splits = list(splitter.split(features, labels_arr))

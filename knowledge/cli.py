@@ -17,8 +17,15 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import yaml
+
 from kefu.config import PROJECT_ROOT, Settings
+from knowledge import tickets
+from knowledge.cache import AnswerCache
+from knowledge.cases import open_case_store
 from knowledge.errors import BadInput, ValidationFailed
+from knowledge.faq import open_faq_store
+from knowledge.loader import _optional, load_seed
 
 DEFAULT_DIR = PROJECT_ROOT / "data" / "knowledge"
 
@@ -63,14 +70,10 @@ def _urls(settings: Settings) -> tuple[str, str]:
 
 def _optional_graph_url() -> Any:
     """Engineer B's `graph_url_for(settings)` (KEFU_GRAPH_URL or the local FalkorDB), when present."""
-    from knowledge.loader import _optional
-
     return _optional("knowledge.graph", "graph_url_for")
 
 
 def _cache(settings: Settings) -> Any:
-    from knowledge.cache import AnswerCache
-
     return AnswerCache(settings.redis_url)
 
 
@@ -87,8 +90,6 @@ def main(args: argparse.Namespace, settings: Settings) -> int:
 def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
     command = args.kb_command
     if command == "load":
-        from knowledge.loader import load_seed
-
         faq_url, cases_url = _urls(settings)
         graph_url_for = _optional_graph_url()
         graph_url = graph_url_for(settings) if graph_url_for else getattr(settings, "graph_url", None)
@@ -106,8 +107,6 @@ def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
     if command == "export":
         return _export(args, settings)
     if command == "history":
-        from knowledge.faq import open_faq_store
-
         store = open_faq_store(_urls(settings)[0])
         try:
             for h in store.history(args.faq_id):
@@ -116,8 +115,6 @@ def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
         finally:
             store.close()
         return 0
-    from knowledge import tickets
-
     if command == "tickets":
         return tickets.import_command(args, settings)
     if command == "cluster":
@@ -129,14 +126,10 @@ def _search(args: argparse.Namespace, settings: Settings) -> int:
     faq_url, cases_url = _urls(settings)
     limit = max(1, min(args.limit, 50))
     if args.cases:
-        from knowledge.cases import open_case_store
-
         store: Any = open_case_store(cases_url)
         found = store.search(args.query, args.lang, limit)
         rows = [(h.case.id, h.confidence, h.scores, h.case.question) for h in found]
     else:
-        from knowledge.faq import open_faq_store
-
         store = open_faq_store(faq_url)
         results = store.search(args.query, args.lang, limit)
         rows = [(r.entry.id, r.confidence, r.scores, r.entry.question) for r in results]
@@ -155,11 +148,6 @@ def _search(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _export(args: argparse.Namespace, settings: Settings) -> int:
-    import yaml
-
-    from knowledge.cases import open_case_store
-    from knowledge.faq import open_faq_store
-
     faq_url, cases_url = _urls(settings)
     faq_store, case_store = open_faq_store(faq_url), open_case_store(cases_url)
     try:

@@ -7,6 +7,7 @@ question ↔ question), and the runtime already prepends the model's `default_pr
 
 from __future__ import annotations
 
+import os
 import threading
 from collections import OrderedDict
 from pathlib import Path
@@ -15,7 +16,9 @@ from typing import Optional, Sequence
 import numpy as np
 
 from kefu.config import PROJECT_ROOT
+from kefu.encoder.runtime import Encoder
 from kefu.errors import StoreUnavailable
+from knowledge.search import clean_query
 
 DEFAULT_MODEL = PROJECT_ROOT / "models" / "encoder" / "multilingual-e5-small"
 
@@ -37,10 +40,6 @@ class Embedder:
     def encoder(self):  # type: ignore[no-untyped-def]
         with self._lock:
             if self._encoder is None:
-                import os
-
-                from kefu.encoder.runtime import Encoder
-
                 # the store forks no workers, but pytest/launchers do; keep tokenizers from warning
                 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
@@ -67,8 +66,6 @@ class Embedder:
 
     def prime(self, texts: Sequence[str]) -> None:
         """Embed many future queries in batches (ticket clustering) and keep them in the LRU."""
-        from knowledge.search import clean_query
-
         todo = [t for t in dict.fromkeys(clean_query(t) for t in texts) if t and t not in self._lru]
         todo = todo[: self._cache_size]
         if todo:

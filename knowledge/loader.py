@@ -12,8 +12,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional
 
+from knowledge.cases import open_case_store
 from knowledge.content import content_hash, read_cases, read_faq
 from knowledge.errors import KefuError, ValidationFailed
+from knowledge.faq import open_faq_store
+from knowledge.pg import get_meta, set_meta
 
 log = logging.getLogger(__name__)
 SEED_KEY = "seed_hash"
@@ -64,10 +67,6 @@ def load_seed(faq_url: str, cases_url: Optional[str], directory: Path, *, graph_
               only_if_changed: bool = False, progress: bool = False, embedder: Any = None,
               cache: Any = None) -> LoadReport:
     """Load `directory` (data/knowledge) into the FAQ, case and graph stores."""
-    from knowledge.cases import open_case_store
-    from knowledge.faq import open_faq_store
-    from knowledge.pg import get_meta, set_meta
-
     directory = Path(directory)
     if not directory.is_dir():
         raise ValidationFailed([(str(directory), "not a directory")])

@@ -13,8 +13,12 @@ import logging
 import threading
 from contextlib import contextmanager
 from typing import Any, Iterator, Optional, Sequence
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import numpy as np
+import psycopg
+import psycopg_pool
+from pgvector.psycopg import register_vector
 
 from knowledge.embed import Embedder, shared_embedder
 from knowledge.errors import BadQuery, StoreUnavailable
@@ -42,13 +46,6 @@ CONNECT_TIMEOUT = 3
 CANDIDATES = 20
 
 
-def _drivers():  # type: ignore[no-untyped-def]
-    import psycopg
-    import psycopg_pool
-
-    return psycopg, psycopg_pool
-
-
 class PgDatabase:
     """A lazily opened pool to one database; every driver error leaves as a knowledge error."""
 
@@ -65,14 +62,11 @@ class PgDatabase:
 
     def _configure(self, conn: Any) -> None:
         if self.has_vector:
-            from pgvector.psycopg import register_vector
-
             register_vector(conn)
 
     def _open(self) -> Any:
         with self._lock:
             if self._pool is None:
-                _, psycopg_pool = _drivers()
                 conninfo = _conninfo(self.url)
                 self._detect(conninfo)
                 self._pool = psycopg_pool.ConnectionPool(
@@ -85,7 +79,6 @@ class PgDatabase:
 
     def _detect(self, conninfo: str) -> None:
         """Create pg_trgm and (when available) pgvector once; remember whether vectors are native."""
-        psycopg, _ = _drivers()
         try:
             with psycopg.connect(conninfo, autocommit=True, connect_timeout=CONNECT_TIMEOUT) as conn:
                 conn.execute("CREATE EXTENSION IF NOT EXISTS pg_trgm")
@@ -101,7 +94,6 @@ class PgDatabase:
 
     @contextmanager
     def connection(self) -> Iterator[Any]:
-        psycopg, psycopg_pool = _drivers()
         pool = self._open()
         try:
             with pool.connection(timeout=self.timeout) as conn:
@@ -130,8 +122,6 @@ class PgDatabase:
 
 def _conninfo(url: StoreURL) -> str:
     """The libpq URL without our own options (`kb_vector=array` forces the REAL[] fallback)."""
-    from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
-
     parts = urlsplit(url.raw.replace("postgres://", "postgresql://", 1))
     query = [(k, v) for k, v in parse_qsl(parts.query) if not k.startswith("kb_")]
     return urlunsplit(parts._replace(query=urlencode(query)))
@@ -305,7 +295,7 @@ class PhraseStore:
             return np.zeros((0, 1), dtype=np.float32)
         if not progress:
             return self.embedder.embed(texts)
-        from tqdm import tqdm
+        from tqdm import tqdm  # lazy: only for a progress bar; tqdm is not one of our pinned requirements
 
         chunks = [texts[i : i + 64] for i in range(0, len(texts), 64)]
         return np.concatenate([self.embedder.embed(c) for c in tqdm(chunks, desc=desc, unit="batch")])

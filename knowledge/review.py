@@ -7,10 +7,11 @@ from collections import Counter
 from typing import Any, Callable, Optional
 
 from kefu.config import Settings
+from knowledge.cases import open_case_store
 from knowledge.cluster import DEFAULT_EPS, DEFAULT_MIN_SAMPLES, cluster, strip_greeting
 from knowledge.errors import BadInput, ValidationFailed
-from knowledge.faq import parse_entry
-from knowledge.tickets import TicketStore
+from knowledge.faq import open_faq_store, parse_entry
+from knowledge.ticket_store import TicketStore
 
 # Tickets count as answered only when the FAQ is clearly sure: new topics often get a mid-confidence
 # near miss (an Apple Pay question matching the card FAQ), and those must reach the clustering.
@@ -23,9 +24,6 @@ def suggest(store: TicketStore, settings: Settings, *, eps: Optional[float] = No
             min_samples: Optional[int] = None, answered_above: Optional[float] = None,
             faq: Any = None, cases: Any = None) -> str:
     """Cluster the tickets the FAQ cannot answer; store pending suggestions; return a printable report."""
-    from knowledge.cases import open_case_store
-    from knowledge.faq import open_faq_store
-
     eps = DEFAULT_EPS if eps is None else eps
     min_samples = DEFAULT_MIN_SAMPLES if min_samples is None else min_samples
     answered_above = ANSWERED_ABOVE if answered_above is None else answered_above
@@ -112,8 +110,6 @@ def publish(suggestion: dict[str, Any], faq: Any, cache: Any, store: TicketStore
 def review(store: TicketStore, settings: Settings, cache: Any, args: argparse.Namespace,
            ask: Callable[[str], str] = input, faq: Any = None) -> int:
     """`kefu kb review`: flags for scripts, or an interactive a/e/r/s/q walk through pending suggestions."""
-    from knowledge.faq import open_faq_store
-
     pending = {s["id"]: s for s in store.suggestions("pending")}
     if args.list or (not pending and args.approve is None and args.reject is None):
         for s in pending.values():

@@ -10,10 +10,12 @@ from __future__ import annotations
 import threading
 from typing import Any, Callable, Optional
 
-from kefu.config import Settings
+from kefu.config import Settings, load_settings
 from knowledge.answer import Answer
 from knowledge.cache import AnswerCache
+from knowledge.cases import open_case_store
 from knowledge.errors import BadInput
+from knowledge.faq import open_faq_store
 from knowledge.search import prepare_query
 
 # Answers at or above this confidence are given directly; below it routing decides.
@@ -33,14 +35,10 @@ class KnowledgeService:
 
     @property
     def faq(self) -> Any:
-        from knowledge.faq import open_faq_store
-
         return self._store("_faq", lambda settings: open_faq_store(settings.faq_url))
 
     @property
     def cases(self) -> Any:
-        from knowledge.cases import open_case_store
-
         return self._store("_cases", lambda settings: open_case_store(settings.cases_url))
 
     def _store(self, attr: str, opener: Callable[[Settings], Any]) -> Any:
@@ -81,8 +79,6 @@ class KnowledgeService:
 
 def _require(settings: Optional[Settings]) -> Settings:
     if settings is None:
-        from kefu.config import load_settings
-
         settings = load_settings()
     if not settings.faq_url:
         raise BadInput("no knowledge-base URL: set KEFU_FAQ_URL or KEFU_POSTGRES_URL")

@@ -1,65 +1,49 @@
-"""Store URLs parsed once into an object whose repr never shows the password (like encode/databases)."""
+"""Store URLs (FAQ, cases, graph, Elasticsearch) and the backend each URL scheme picks.
+
+A `StoreURL` is a `kefu.dburl.DatabaseURL` (parsed once, password hidden in its repr) whose `str()`
+is the redacted form, because stores put their URL into log lines and error messages; drivers
+read the full URL from `.raw` or the parsed parts.
+"""
 
 from __future__ import annotations
 
 import importlib
-from dataclasses import dataclass, field
-from typing import Any, Mapping, Optional
-from urllib.parse import parse_qsl, unquote, urlsplit
+from typing import Any, Mapping, Union
 
+from kefu.dburl import DatabaseURL, redact
 from knowledge.errors import BadInput
 
+# what the stores' constructors and open_* functions take: a URL string, a DatabaseURL or a StoreURL
+AnyURL = Union[str, DatabaseURL]
 
-@dataclass(frozen=True)
-class StoreURL:
+
+class StoreURL(DatabaseURL):
     """A parsed store URL such as `falkordb://127.0.0.1:6379/kefu` or `postgresql://u:p@h/db`."""
 
-    raw: str = field(repr=False)
-    scheme: str
-    hostname: Optional[str]
-    port: Optional[int]
-    username: Optional[str]
-    password: Optional[str] = field(repr=False)
-    path: str
-    options: Mapping[str, str]
+    __slots__ = ()
 
     @classmethod
-    def parse(cls, url: str) -> StoreURL:
-        if not isinstance(url, str) or "://" not in url:
-            raise BadInput(f"not a store URL: {_redacted(str(url))!r}")
-        parts = urlsplit(url)
+    def parse(cls, url: AnyURL) -> StoreURL:
+        """Parse and check `url` (a scheme and a valid port), raising BadInput otherwise."""
+        parsed = cls(url) if isinstance(url, str | DatabaseURL) else None
+        if parsed is None or "://" not in parsed.raw:
+            raise BadInput(f"not a store URL: {redact(str(url))!r}")
         try:
-            port = parts.port
-        except ValueError as exc:
-            raise BadInput(f"bad port in store URL {_redacted(url)!r}") from exc
-        return cls(
-            raw=url,
-            scheme=parts.scheme.lower(),
-            hostname=parts.hostname,
-            port=port,
-            username=unquote(parts.username) if parts.username else None,
-            password=unquote(parts.password) if parts.password else None,
-            path=parts.path.lstrip("/"),
-            options=dict(parse_qsl(parts.query)),
-        )
+            parsed.port  # noqa: B018 - a bad port fails here, not at the first connection
+        except BadInput as exc:
+            raise BadInput(f"bad port in store URL {parsed.redacted!r}") from exc
+        return parsed
 
     @property
-    def database(self) -> str:
-        """The first path segment (database, graph or index name), '' when absent."""
-        return self.path.split("/", 1)[0]
+    def raw(self) -> str:
+        """The full URL, password included: for drivers only."""
+        return DatabaseURL.__str__(self)
 
     def __str__(self) -> str:
-        return _redacted(self.raw)
+        return self.redacted
 
 
-def _redacted(url: str) -> str:
-    parts = urlsplit(url)
-    if not parts.password:
-        return url
-    return url.replace(f":{parts.password}@", ":***@", 1)
-
-
-def load_backend(url: str | StoreURL, backends: Mapping[str, str], **kwargs: Any) -> Any:
+def load_backend(url: AnyURL, backends: Mapping[str, str], **kwargs: Any) -> Any:
     """Instantiate the backend registered for the URL's scheme; `backends` maps scheme → "module:Class".
 
     Backend modules are imported only here, so a missing optional driver only matters when used.

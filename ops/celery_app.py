@@ -17,6 +17,9 @@ from typing import Any
 from celery import Celery
 from celery.schedules import crontab
 
+from kefu.config import load_settings
+from ops.jobs.broker import broker_url
+
 QUEUE = "kefu"
 # Redis re-delivers an unacknowledged message after this long (a worker that vanished entirely);
 # a crashed pool child is re-queued at once by reject_on_worker_lost. Longest task < 1 h.
@@ -39,7 +42,7 @@ def celery_config(broker: str, visibility_timeout: int = VISIBILITY_TIMEOUT_S) -
         "worker_hijack_root_logger": False,
         "timezone": "UTC",
         "beat_schedule": {
-            "monthly-model-iteration": {"task": "ops.iterate", "schedule": crontab(minute=0, hour=3, day_of_month=1)},
+            "monthly-model-iteration": {"task": "kefu.iterate", "schedule": crontab(minute=0, hour=3, day_of_month=1)},
             "nightly-cache-warmup": {"task": "kefu.warm_cache", "schedule": crontab(minute=30, hour=2)},
             "nightly-report": {"task": "kefu.report", "schedule": crontab(minute=0, hour=4)},
             "weekly-ticket-clustering": {"task": "kefu.cluster_tickets",
@@ -54,8 +57,5 @@ app = Celery("kefu", include=["ops.jobs.tasks"])
 @app.on_configure.connect
 def _configure(sender: Celery, **_: Any) -> None:
     """Fill the config from Kefu's settings the first time Celery needs it."""
-    from kefu.config import load_settings
-    from ops.jobs.broker import broker_url
-
     settings = load_settings()
     sender.conf.update(celery_config(broker_url(settings), settings.jobs_visibility_timeout))

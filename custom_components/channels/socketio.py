@@ -45,7 +45,7 @@ from socketio import AsyncServer
 
 from custom_components.channels.rest import max_message_chars
 from kefu.errors import BadInput
-from kefu.inbound import parse_inbound
+from kefu.inbound import Inbound, parse_inbound
 
 log = logging.getLogger(__name__)
 
@@ -151,10 +151,6 @@ class KefuSocketIOInput(SocketIOInput):
         hook = SocketBlueprint(sio, self.socketio_path, "kefu_socketio_webhook", __name__)
         self.sio = sio
 
-        async def reject(sid: str, reason: str) -> None:
-            log.info("socketio: rejected an event: %s", reason)
-            await sio.emit(ERROR_EVENT, {"reason": reason}, room=sid, namespace=namespace)
-
         @hook.route("/", methods=["GET"])
         async def health(_: Request) -> HTTPResponse:
             return response.json({"status": "ok"})
@@ -162,12 +158,12 @@ class KefuSocketIOInput(SocketIOInput):
         @sio.on("connect", namespace=namespace)
         async def connect(sid: str, environ: Optional[Dict] = None, auth: Any = None) -> bool:
             if environ is None:  # a client sent an event named "connect"
-                await reject(sid, "unknown event")
+                await self._reject(sio, sid, "unknown event")
             return True
 
         @sio.on("*", namespace=namespace)
         async def unknown_event(event: Any, sid: str, *_args: Any) -> None:
-            await reject(sid, "unknown event")
+            await self._reject(sio, sid, "unknown event")
 
         @sio.on("session_request", namespace=namespace)
         async def session_request(sid: str, data: Any = None, *_extra: Any) -> None:
@@ -179,51 +175,61 @@ class KefuSocketIOInput(SocketIOInput):
 
         @sio.on(self.user_message_evt, namespace=namespace)
         async def handle_message(sid: str, data: Any = None, *_extra: Any) -> None:
-            if not isinstance(data, dict):
-                await reject(sid, "the event data must be an object")
-                return
-            if event_size(data) > MAX_EVENT_BYTES:
-                await reject(sid, f"the event is larger than {MAX_EVENT_BYTES} bytes")
-                return
-            payload = dict(data)
-            if self.session_persistence:
-                session_id = valid_session_id(data.get("session_id"))
-                if session_id is not None and session_id not in sio.rooms(sid, namespace=namespace):
-                    await reject(sid, "send session_request with this session id first")
-                    return
-                payload["sender"] = session_id
-            else:
-                payload["sender"] = sid
-            metadata = payload.get(self.metadata_key)
-            if metadata is not None and not isinstance(metadata, dict):
-                await reject(sid, f"'{self.metadata_key}' must be an object")
-                return
-            payload["metadata"] = metadata or {}
-            try:
-                inbound = parse_inbound(payload, max_chars=max_message_chars())
-            except BadInput as exc:
-                await reject(sid, exc.reason)
-                return
-            if not inbound.text:
-                return
-            room = inbound.sender_id if self.session_persistence else sid
-            output = KefuSocketIOOutput(sio, self.bot_message_evt)
-            await sio.emit(TYPING_EVENT, {"state": "on"}, room=room, namespace=namespace)
-            try:
-                await on_new_message(
-                    UserMessage(
-                        inbound.text, output, inbound.sender_id, input_channel=self.name(), metadata=inbound.metadata
-                    )
-                )
-            except Exception:
-                log.exception("socketio: processing a message from %s failed", inbound.sender_id)
-                await sio.emit(
-                    ERROR_EVENT, {"reason": "the assistant is temporarily unavailable"}, room=sid, namespace=namespace
-                )
-            finally:
-                await sio.emit(TYPING_EVENT, {"state": "off"}, room=room, namespace=namespace)
+            inbound = await self._inbound(sio, sid, data)
+            if inbound is not None and inbound.text:
+                await self._answer(sio, sid, inbound, on_new_message)
 
         return hook
+
+    async def _reject(self, sio: AsyncServer, sid: str, reason: str) -> None:
+        log.info("socketio: rejected an event: %s", reason)
+        await sio.emit(ERROR_EVENT, {"reason": reason}, room=sid, namespace=self.namespace)
+
+    async def _inbound(self, sio: AsyncServer, sid: str, data: Any) -> Optional[Inbound]:
+        """The checked message of a `user_uttered` event; None (after a `kefu_error`) when it is refused."""
+        if not isinstance(data, dict):
+            await self._reject(sio, sid, "the event data must be an object")
+            return None
+        if event_size(data) > MAX_EVENT_BYTES:
+            await self._reject(sio, sid, f"the event is larger than {MAX_EVENT_BYTES} bytes")
+            return None
+        payload = dict(data)
+        if self.session_persistence:
+            session_id = valid_session_id(data.get("session_id"))
+            if session_id is not None and session_id not in sio.rooms(sid, namespace=self.namespace):
+                await self._reject(sio, sid, "send session_request with this session id first")
+                return None
+            payload["sender"] = session_id
+        else:
+            payload["sender"] = sid
+        metadata = payload.get(self.metadata_key)
+        if metadata is not None and not isinstance(metadata, dict):
+            await self._reject(sio, sid, f"'{self.metadata_key}' must be an object")
+            return None
+        payload["metadata"] = metadata or {}
+        try:
+            return parse_inbound(payload, max_chars=max_message_chars())
+        except BadInput as exc:
+            await self._reject(sio, sid, exc.reason)
+            return None
+
+    async def _answer(self, sio: AsyncServer, sid: str, inbound: Inbound,
+                      on_new_message: Callable[[UserMessage], Awaitable[Any]]) -> None:
+        """One turn between `kefu_typing` on and off; a failure is a `kefu_error`, never a dropped socket."""
+        namespace = self.namespace
+        room = inbound.sender_id if self.session_persistence else sid
+        output = KefuSocketIOOutput(sio, self.bot_message_evt)
+        await sio.emit(TYPING_EVENT, {"state": "on"}, room=room, namespace=namespace)
+        try:
+            await on_new_message(UserMessage(inbound.text, output, inbound.sender_id, input_channel=self.name(),
+                                             metadata=inbound.metadata))
+        except Exception:
+            log.exception("socketio: processing a message from %s failed", inbound.sender_id)
+            await sio.emit(
+                ERROR_EVENT, {"reason": "the assistant is temporarily unavailable"}, room=sid, namespace=namespace
+            )
+        finally:
+            await sio.emit(TYPING_EVENT, {"state": "off"}, room=room, namespace=namespace)
 
 
 class KefuAsyncServer(AsyncServer):

@@ -7,8 +7,8 @@ from typing import Any
 
 from psycopg.types.json import Jsonb
 
-from handoff.console.app import ApiError
-from ops.iterate.intents import domain_intents
+from handoff.console.web import ApiError
+from kefu.domain import domain_intents
 
 MAX_INTENT_CHARS = 64
 

@@ -1,17 +1,28 @@
 """Supervisors' live figures: the report's metric code over a recent window, shared by all pollers.
 
-`analytics.live.live_figures` is synchronous pandas over PostgreSQL, so it runs in a worker
-thread; its result is cached per window for a few seconds, and concurrent requests for the same
-window wait for the one computation in flight instead of starting their own.
+The figures come from a `LiveMetrics` provider handed to `create_app` (the console's entry point,
+`ops/console.py`, passes `analytics.live.ReportFigures`; handoff does not import analytics). They
+are synchronous pandas over PostgreSQL, so they run in a worker thread; the result is cached per
+window for a few seconds, and concurrent requests for the same window wait for the one computation
+in flight instead of starting their own.
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
-from typing import Any, Awaitable, Callable, Optional
+from typing import Any, Awaitable, Callable, Optional, Protocol
 
-from analytics.live import parse_window
+
+class LiveMetrics(Protocol):
+    """What the console needs to show live figures."""
+
+    def window_name(self, window: Optional[str]) -> str:
+        """The canonical name of `window` (the default for None); BadInput (400) for a bad one."""
+
+    def figures(self, url: str, window: str) -> dict[str, Any]:
+        """The figures of a canonical window from the database at `url` (blocking)."""
+
 
 CACHE_SECONDS = 5.0
 MAX_ENTRIES = 32  # windows are validated, but keep the cache bounded anyway
@@ -65,9 +76,8 @@ async def queue_state(pool: Any) -> list[dict[str, Any]]:
 
 async def live_payload(app: Any, window: Optional[str]) -> dict[str, Any]:
     """The window's metric figures (cached) plus the queues and agents online right now."""
-    from analytics.live import live_figures
-
-    name, _ = parse_window(window, time.time())  # 400 for a bad window before any work
+    provider: LiveMetrics = app.ctx.live_metrics
+    name = provider.window_name(window)  # 400 for a bad window before any work
     url = app.ctx.config.postgres_url
-    figures = await app.ctx.live_cache.get(name, lambda: asyncio.to_thread(live_figures, url, name))
+    figures = await app.ctx.live_cache.get(name, lambda: asyncio.to_thread(provider.figures, url, name))
     return {**figures, "queues": await queue_state(app.ctx.pool), "agents_online": sorted(app.ctx.online)}

@@ -1,6 +1,6 @@
 """The supervisor's thresholds panel: the routing-threshold plan of the model Kefu serves.
 
-`GET /api/thresholds` answers `plan_summary` of the plan `ops.thresholds_cli.load_model_plan`
+`GET /api/thresholds` answers `plan_summary` of the plan `kefu.modelplan.load_model_plan`
 reads from the console's model (`ConsoleConfig.model_path`, KEFU_MODEL_DIR/kefu.tar.gz like
 `kefu run`). Reading the archive takes about a second, so the answer (or the error) is kept
 until the file changes (size, mtime, inode) and the read runs in a worker thread.
@@ -16,7 +16,8 @@ from pathlib import Path
 from typing import Any, Dict, List, Optional, Tuple
 
 from kefu.errors import ConfigError
-from ops.thresholds_cli import NoPlan, load_model_plan
+from kefu.modelplan import load_model_plan
+from kefu.thresholds import NoPlan
 
 MAX_INTENTS = 500
 MAX_WARNINGS = 200

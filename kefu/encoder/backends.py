@@ -94,7 +94,7 @@ class OnnxBackend:
     """An onnxruntime CPU session; feeds only the inputs the graph declares."""
 
     def __init__(self, path: Path, threads: int = 2) -> None:
-        import onnxruntime as ort
+        import onnxruntime as ort  # lazy: only the chosen runtime's library is loaded
 
         options = ort.SessionOptions()
         options.intra_op_num_threads = max(1, int(threads))
@@ -122,7 +122,7 @@ class TFBackend:
     """``TFAutoModel`` in eager mode (the reference the ONNX graphs are checked against)."""
 
     def __init__(self, model: str) -> None:
-        from transformers import TFAutoModel
+        from transformers import TFAutoModel  # lazy: TensorFlow (2 s) only for the tensorflow runtime
 
         try:
             self.model = TFAutoModel.from_pretrained(model)

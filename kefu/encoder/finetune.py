@@ -24,6 +24,9 @@ from pathlib import Path
 from typing import Any, Callable, Dict, List, Optional, Sequence
 
 import numpy as np
+import tensorflow as tf
+from transformers import AutoTokenizer
+from transformers.optimization_tf import create_optimizer
 
 from kefu.encoder.onnx_export import export_onnx, load_tf_bert, quantize_int8
 from kefu.errors import BadInput
@@ -106,20 +109,9 @@ def fine_tune(
     The classification layer is discarded: Kefu's intent head is refitted on the tuned
     encoder's features, so training and inference read the very same ONNX outputs.
     """
-    import tensorflow as tf
-    from transformers import AutoTokenizer
-    from transformers.optimization_tf import create_optimizer
-
     config.check()
     say = progress or log.info
-    if len(texts) != len(labels) or not texts:
-        raise BadInput("fine-tuning needs as many labels as texts, and at least one text")
-    classes = sorted(set(labels))
-    if len(classes) < 2:
-        raise BadInput("fine-tuning needs at least two different labels")
-    unknown = [r for r in runtimes if r not in RUNTIME_FILES]
-    if unknown:
-        raise BadInput(f"unknown runtime(s) {unknown}; expected {sorted(RUNTIME_FILES)}")
+    classes = _classes(texts, labels, runtimes)
     src = Path(model)
     if not (src / "config.json").is_file():
         raise BadInput(f"{src}: fine-tuning needs a local Hugging Face model directory")
@@ -128,15 +120,33 @@ def fine_tune(
     tokenizer = AutoTokenizer.from_pretrained(str(src), use_fast=True)
     encoded = tokenizer([prefix + t for t in texts], truncation=True, max_length=config.max_length)["input_ids"]
     y = np.array([classes.index(label) for label in labels], dtype=np.int32)
-    pad_id = tokenizer.pad_token_id or 0
 
     tf.keras.utils.set_random_seed(config.seed)
     bert = load_tf_bert(src)
     bert.bert.pooler.trainable = False  # unused: we pool ourselves, and it would get no gradients
     if config.freeze_embeddings:
         bert.bert.embeddings.trainable = False
+    _train(bert, encoded, y, len(classes), tokenizer.pad_token_id or 0, config, say)
+    return _write(bert, src, Path(out_dir), meta, texts, labels, config, runtimes)
+
+
+def _classes(texts: Sequence[str], labels: Sequence[str], runtimes: Sequence[str]) -> List[str]:
+    """The sorted label set, after checking the inputs fit together."""
+    if len(texts) != len(labels) or not texts:
+        raise BadInput("fine-tuning needs as many labels as texts, and at least one text")
+    classes = sorted(set(labels))
+    if len(classes) < 2:
+        raise BadInput("fine-tuning needs at least two different labels")
+    unknown = [r for r in runtimes if r not in RUNTIME_FILES]
+    if unknown:
+        raise BadInput(f"unknown runtime(s) {unknown}; expected {sorted(RUNTIME_FILES)}")
+    return classes
+
+
+def _classifier(bert: Any, n_classes: int, config: FineTuneConfig) -> tuple[Callable[..., Any], Any]:
+    """Pooling + dropout + a softmax layer over ``bert``: the logits function and the dense head."""
     dropout = tf.keras.layers.Dropout(config.dropout)
-    head = tf.keras.layers.Dense(len(classes), kernel_initializer=tf.keras.initializers.TruncatedNormal(0.02))
+    head = tf.keras.layers.Dense(n_classes, kernel_initializer=tf.keras.initializers.TruncatedNormal(0.02))
 
     def logits_of(ids: Any, mask: Any, training: bool) -> Any:
         states = bert(input_ids=ids, attention_mask=mask, training=training).last_hidden_state
@@ -147,8 +157,15 @@ def fine_tune(
             pooled = tf.reduce_sum(states * m, axis=1) / tf.maximum(tf.reduce_sum(m, axis=1), 1.0)
         return head(dropout(pooled, training=training))
 
+    return logits_of, head
+
+
+def _train(bert: Any, encoded: List[List[int]], y: np.ndarray, n_classes: int, pad_id: int,
+           config: FineTuneConfig, say: Callable[[str], None]) -> None:
+    """AdamW with linear warm-up/decay over shuffled, padded batches; updates ``bert`` in place."""
+    logits_of, head = _classifier(bert, n_classes, config)
     rng = np.random.default_rng(config.seed)
-    steps = config.epochs * math.ceil(len(texts) / config.batch_size)
+    steps = config.epochs * math.ceil(len(encoded) / config.batch_size)
     optimizer, _ = create_optimizer(
         init_lr=config.learning_rate,
         num_train_steps=steps,
@@ -170,12 +187,11 @@ def fine_tune(
     started = time.monotonic()
     for epoch in range(config.epochs):
         losses = []
-        for batch in _batches(len(texts), config.batch_size, rng):
+        for batch in _batches(len(encoded), config.batch_size, rng):
             ids, mask = _pad([encoded[i] for i in batch], pad_id)
             losses.append(float(step(tf.constant(ids), tf.constant(mask), tf.constant(y[batch]))))
         elapsed = time.monotonic() - started
         say(f"fine-tune epoch {epoch + 1}/{config.epochs}: loss {np.mean(losses):.4f} ({elapsed:.0f} s)")
-    return _write(bert, src, Path(out_dir), meta, texts, labels, config, runtimes)
 
 
 def _write(

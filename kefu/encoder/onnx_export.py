@@ -72,7 +72,7 @@ class _Graph:
 
     def const(self, name: str, value: np.ndarray) -> str:
         """Add an initializer once; later calls with the same name reuse it."""
-        from onnx import numpy_helper
+        from onnx import numpy_helper  # lazy: onnx only when exporting; the runtime imports this module
 
         if name in self._names:
             return name
@@ -81,7 +81,7 @@ class _Graph:
         return name
 
     def op(self, op_type: str, inputs: List[str], name: str = "", **attrs: Any) -> str:
-        from onnx import helper
+        from onnx import helper  # lazy: onnx only when exporting
 
         self._n += 1
         out = name or f"{op_type.lower()}_{self._n}"
@@ -118,7 +118,7 @@ def _activation(g: _Graph, x: str, kind: str) -> str:
 
 def build_bert_graph(w: Dict[str, np.ndarray], config: Any) -> Any:
     """The ``onnx.ModelProto`` of a BERT encoder with weights ``w`` (see ``bert_weights``)."""
-    from onnx import TensorProto, helper
+    from onnx import TensorProto, helper  # lazy: onnx only when exporting
 
     hidden, heads = int(config.hidden_size), int(config.num_attention_heads)
     if hidden % heads:
@@ -178,7 +178,7 @@ def build_bert_graph(w: Dict[str, np.ndarray], config: Any) -> Any:
 
 def load_tf_bert(hf_dir: str | Path) -> Any:
     """``TFBertModel.from_pretrained`` with errors turned into ``BadInput``."""
-    from transformers import AutoConfig, TFBertModel
+    from transformers import AutoConfig, TFBertModel  # lazy: TensorFlow (2 s) only when exporting
 
     try:
         config = AutoConfig.from_pretrained(str(hf_dir))
@@ -194,7 +194,7 @@ def load_tf_bert(hf_dir: str | Path) -> Any:
 
 def export_onnx(hf_dir: str | Path, out_path: str | Path) -> Path:
     """Export the BERT model in ``hf_dir`` to an fp32 ONNX file at ``out_path``."""
-    import onnx
+    import onnx  # lazy: onnx only when exporting
 
     model = load_tf_bert(hf_dir)
     proto = build_bert_graph(bert_weights(model), model.config)
@@ -226,7 +226,7 @@ def quantize_int8(fp32_path: str | Path, out_path: str | Path) -> Path:
     plain per-tensor variant agreed with the fp32 model at a min cosine of ~0.985
     (x86 u8s8 kernels saturate), per-channel + reduce_range at ~0.994.
     """
-    from onnxruntime.quantization import QuantType, quantize_dynamic
+    from onnxruntime.quantization import QuantType, quantize_dynamic  # lazy: only when quantising
 
     out = Path(out_path)
     tmp = out.with_name(f"{out.name}.{os.getpid()}.tmp")  # concurrent exporters never share it

@@ -105,7 +105,7 @@ class Encoder:
         ``prefix`` overrides the text prefix from ``kefu_encoder.json`` (e5: ``"query: "``);
         ONNX runtimes export into ``cache_dir`` when the directory has no ONNX file.
         """
-        from transformers import AutoConfig, AutoTokenizer
+        from transformers import AutoConfig, AutoTokenizer  # lazy: 0.3 s; importers may only need constants
 
         if runtime not in RUNTIMES:
             raise BadInput(f"unknown encoder runtime {runtime!r}; expected one of {', '.join(RUNTIMES)}")

@@ -15,6 +15,7 @@ from typing import List, Optional, Sequence
 import numpy as np
 
 from kefu.encoder.cache import EncodingCache
+from kefu.encoder.runtime import Encoder
 from kefu.errors import BadInput
 
 POOLINGS = ("mean", "cls")
@@ -32,8 +33,6 @@ class SentenceEncoder:
         cache_file: Optional[Path] = None,
         batch_size: int = 32,
     ) -> None:
-        from kefu.encoder.runtime import Encoder
-
         if pooling not in POOLINGS:
             raise BadInput(f"pooling must be one of {POOLINGS}, got {pooling!r}")
         self.encoder = Encoder.load(model, runtime=runtime, max_length=int(max_length),

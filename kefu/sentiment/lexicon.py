@@ -280,7 +280,7 @@ def warm_up() -> None:
 @functools.lru_cache(maxsize=1)
 def _pattern_analyzer():  # noqa: ANN202 - textblob has no type hints
     """Imported and built on first use: TextBlob pulls in NLTK (~1 s), not needed for Chinese."""
-    from textblob.en.sentiments import PatternAnalyzer
+    from textblob.en.sentiments import PatternAnalyzer  # lazy: NLTK (~1 s); only English text needs it
 
     return PatternAnalyzer()
 

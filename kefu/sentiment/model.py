@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple
 
 import numpy as np
+from sklearn.linear_model import LogisticRegression
 
 from kefu.errors import BadInput
 from kefu.sentiment.lexicon import LexiconResult
@@ -68,8 +69,6 @@ class LinearHead:
 
 def fit_head(features: np.ndarray, labels: Sequence[str], c: float = 10.0, seed: int = 42) -> LinearHead:
     """Class-balanced, L2-regularised logistic regression (sklearn), kept as arrays."""
-    from sklearn.linear_model import LogisticRegression
-
     if len(set(labels)) < 2:
         raise BadInput("the sentiment head needs at least two labels in its training data")
     model = LogisticRegression(C=c, max_iter=2000, class_weight="balanced", random_state=seed)

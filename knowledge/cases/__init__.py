@@ -14,7 +14,7 @@ from typing import Any, Optional, Protocol
 
 from knowledge.answer import Answer
 from knowledge.rows import check_common, parse_unique
-from knowledge.urls import StoreURL, load_backend
+from knowledge.urls import AnyURL, load_backend
 
 BACKENDS = {
     "postgresql": "knowledge.cases.postgres:PostgresCaseStore",
@@ -123,5 +123,5 @@ class CaseStore(Protocol):
     def close(self) -> None: ...
 
 
-def open_case_store(url: str | StoreURL, **kwargs: Any) -> CaseStore:
+def open_case_store(url: AnyURL, **kwargs: Any) -> CaseStore:
     return load_backend(url, BACKENDS, **kwargs)

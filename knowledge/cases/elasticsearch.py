@@ -14,6 +14,10 @@ import json
 import logging
 from typing import Any, Optional
 
+import elastic_transport
+import elasticsearch
+from elasticsearch import Elasticsearch
+
 from knowledge.cases import Case, CaseHit
 from knowledge.embed import Embedder, shared_embedder
 from knowledge.errors import BadInput, BadQuery, NotFound, StoreUnavailable
@@ -23,13 +27,6 @@ from knowledge.urls import StoreURL
 log = logging.getLogger(__name__)
 DEFAULT_INDEX = "kefu_cases"
 CANDIDATES = 20
-
-
-def _errors():  # type: ignore[no-untyped-def]
-    import elastic_transport
-    import elasticsearch
-
-    return elasticsearch, elastic_transport
 
 
 class ElasticsearchCaseStore:
@@ -49,8 +46,6 @@ class ElasticsearchCaseStore:
     @property
     def client(self) -> Any:
         if self._client is None:
-            from elasticsearch import Elasticsearch
-
             tls = self.url.scheme == "https" or self.url.options.get("tls") in ("1", "true")
             node = f"{'https' if tls else 'http'}://{self.url.hostname or 'localhost'}:{self.url.port or 9200}"
             auth = (self.url.username, self.url.password or "") if self.url.username else None
@@ -60,15 +55,14 @@ class ElasticsearchCaseStore:
 
     def _call(self, fn: Any) -> Any:
         """Run one client call; map the client's errors to ours."""
-        elasticsearch, transport = _errors()
         try:
             return fn()
         except elasticsearch.NotFoundError as exc:
             raise NotFound(f"not found in Elasticsearch index {self.index}") from exc
         except elasticsearch.BadRequestError as exc:
             raise BadQuery(f"Elasticsearch rejected the request: {exc.message}") from exc
-        except (transport.ConnectionError, transport.ConnectionTimeout, elasticsearch.ApiError,
-                transport.TransportError) as exc:
+        except (elastic_transport.ConnectionError, elastic_transport.ConnectionTimeout, elasticsearch.ApiError,
+                elastic_transport.TransportError) as exc:
             raise StoreUnavailable(f"Elasticsearch at {self.url} failed: {exc.__class__.__name__}") from exc
 
     def mapping(self) -> dict[str, Any]:

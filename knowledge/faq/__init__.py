@@ -14,7 +14,7 @@ from typing import Any, Optional, Protocol
 
 from knowledge.answer import Answer
 from knowledge.rows import check_common, parse_unique
-from knowledge.urls import StoreURL, load_backend
+from knowledge.urls import AnyURL, load_backend
 
 BACKENDS = {
     "postgresql": "knowledge.faq.postgres:PostgresFaqStore",
@@ -139,6 +139,6 @@ class FaqStore(Protocol):
     def close(self) -> None: ...
 
 
-def open_faq_store(url: str | StoreURL, **kwargs: Any) -> FaqStore:
+def open_faq_store(url: AnyURL, **kwargs: Any) -> FaqStore:
     """The FAQ backend for `url` (e.g. postgresql://...); kwargs go to the backend (embedder=...)."""
     return load_backend(url, BACKENDS, **kwargs)

@@ -10,7 +10,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Union
 
-from knowledge.urls import StoreURL, load_backend
+from knowledge.graph.loader import load_into, read_graph_dir
+from knowledge.urls import AnyURL, load_backend
 
 if TYPE_CHECKING:
     from knowledge.graph.base import GraphStore
@@ -24,23 +25,19 @@ BACKENDS = {
 }
 
 
-def open_graph(url: Union[str, StoreURL]) -> GraphStore:
+def open_graph(url: AnyURL) -> GraphStore:
     """A graph store for `url` (no connection is made until the first query)."""
     return load_backend(url, BACKENDS)
 
 
-def load_graph(url: Union[str, StoreURL], directory: Union[str, Path], force: bool = False) -> dict[str, int]:
+def load_graph(url: AnyURL, directory: Union[str, Path], force: bool = False) -> dict[str, int]:
     """Validate and load `directory`'s graph files; returns counts of nodes/relations and `changed` (0/1)."""
-    from knowledge.graph.loader import load_into
-
     with open_graph(url) as store:
         return load_into(store, directory, force=force)
 
 
 def validate_dir(directory: Union[str, Path]) -> None:
     """Raise ValidationFailed (file, section, row number) unless the graph files are valid; writes nothing."""
-    from knowledge.graph.loader import read_graph_dir
-
     read_graph_dir(directory)
 
 

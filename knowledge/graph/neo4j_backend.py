@@ -11,6 +11,10 @@ import logging
 import math
 from typing import Any, Mapping, Optional
 
+import neo4j
+from neo4j import exceptions as errors
+from neo4j.graph import Node, Path, Relationship
+
 from knowledge.errors import BadInput, BadQuery, StoreUnavailable
 from knowledge.graph import queries as q
 from knowledge.graph.base import GraphStore, Row, chunks
@@ -57,10 +61,6 @@ def _plain(value: Any) -> Any:
         return {key: _plain(item) for key, item in value.items()}
     if hasattr(value, "iso_format"):  # neo4j.time Date/DateTime/Time/Duration
         return value.iso_format()
-    try:
-        from neo4j.graph import Node, Path, Relationship
-    except ImportError:  # pragma: no cover - the driver is a pinned dependency
-        return value
     if isinstance(value, Node | Relationship):
         return {key: _plain(item) for key, item in value.items()}
     if isinstance(value, Path):
@@ -80,8 +80,6 @@ class Neo4jGraph(GraphStore):
 
     def _get_driver(self) -> Any:
         if self._driver is None:
-            import neo4j
-
             auth = (self.url.username, self.url.password or "") if self.url.username else None
             try:
                 self._driver = neo4j.GraphDatabase.driver(
@@ -90,14 +88,12 @@ class Neo4jGraph(GraphStore):
                     connection_timeout=self.timeout,
                     max_transaction_retry_time=min(self.timeout, 1.0),
                 )
-            except (ValueError, neo4j.exceptions.ConfigurationError) as exc:
+            except (ValueError, errors.ConfigurationError) as exc:
                 raise BadInput(f"bad Neo4j URL {self.url}: {exc}") from exc
         return self._driver
 
     def _call(self, fn: Any) -> Any:
         """Run `fn(driver)` and translate driver errors into ours."""
-        import neo4j.exceptions as errors
-
         try:
             return fn(self._get_driver())
         except (errors.ServiceUnavailable, errors.SessionExpired, errors.TransientError, OSError) as exc:
@@ -110,8 +106,6 @@ class Neo4jGraph(GraphStore):
             raise StoreUnavailable(f"Neo4j at {self.url} failed: {exc}") from exc
 
     def run(self, cypher: str, params: Optional[Mapping[str, Any]] = None, *, write: bool = False) -> list[Row]:
-        import neo4j
-
         parameters = to_params(params)
         routing = neo4j.RoutingControl.WRITE if write else neo4j.RoutingControl.READ
 

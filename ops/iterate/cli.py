@@ -15,8 +15,13 @@ import argparse
 import json
 from pathlib import Path
 
+from analytics.database import tracker_database
 from kefu.config import Settings
+from kefu.domain import domain_intents
 from kefu.errors import BadInput
+from ops.iterate.loop import IterationConfig, project_config, rollback, run_iteration
+from ops.iterate.proposals import Proposals
+from ops.iterate.registry import Registry
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -35,9 +40,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--to", help="rollback target version (default: the previously promoted one)")
 
 
-def _config(args: argparse.Namespace, settings: Settings):  # -> IterationConfig
-    from ops.iterate.loop import project_config
-
+def _config(args: argparse.Namespace, settings: Settings) -> IterationConfig:
     cfg = project_config(settings, str(args.registry) if args.registry else None)
     if args.config:
         cfg.config = args.config
@@ -52,10 +55,6 @@ def _config(args: argparse.Namespace, settings: Settings):  # -> IterationConfig
 
 
 def main(args: argparse.Namespace, settings: Settings) -> int:
-    from ops.iterate.intents import domain_intents
-    from ops.iterate.proposals import Proposals
-    from ops.iterate.registry import Registry
-
     cfg = _config(args, settings)
     if args.action == "review":
         props = Proposals(cfg.registry)
@@ -80,20 +79,14 @@ def main(args: argparse.Namespace, settings: Settings) -> int:
         print(json.dumps(registry.state(), indent=2, ensure_ascii=False))
         return 0
     if args.action == "rollback":
-        from ops.iterate.loop import rollback
-
         result = rollback(cfg, args.to)
         served = result["served"]
         where = f", serving {served['path']} (Rasa: {served['reload']})" if served.get("installed") else ""
         print(f"current model: {result['current']}{where}")
         return 0
-    from ops.iterate.loop import run_iteration
-
     if args.no_collect:
         result = run_iteration(cfg)
     else:
-        from analytics.database import tracker_database
-
         with tracker_database(settings) as url:
             result = run_iteration(cfg, url, settings.faq_url)
     print(json.dumps(result, indent=2, ensure_ascii=False))

@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional
 
+from analytics.database import tracker_database
 from kefu.config import PROJECT_ROOT, Settings
 from kefu.errors import ConfigError, KefuError
 from ops.iterate.proposals import Proposals, collect_corrections
@@ -31,7 +32,7 @@ from ops.iterate.scoring import compare
 from ops.iterate.serving import Serving, install, project_serving
 from ops.iterate.sources import collect_knowledge, collect_misroutes
 
-log = logging.getLogger("ops.iterate")
+log = logging.getLogger("kefu.iterate")
 
 
 @dataclass
@@ -169,8 +170,6 @@ def project_config(settings: Settings, registry: Optional[str] = None) -> Iterat
 
 
 def run_from_settings(settings: Settings, registry: Optional[str] = None) -> dict[str, Any]:
-    from analytics.database import tracker_database
-
     cfg = project_config(settings, registry)
     with tracker_database(settings) as url:
         return run_iteration(cfg, url, settings.faq_url)

@@ -19,6 +19,7 @@ import time
 from pathlib import Path
 from typing import Any, Collection, Optional, Sequence
 
+import psycopg
 import yaml
 
 from kefu.errors import BadInput, NotFound, StoreUnavailable
@@ -150,8 +151,6 @@ class Proposals:
 
 def collect_corrections(url: str, since: float, proposals: Proposals) -> list[dict[str, Any]]:
     """Pending proposals from agent-corrected tickets closed after `since` (epoch seconds)."""
-    import psycopg
-
     try:
         with psycopg.connect(url, connect_timeout=10) as conn:
             if not conn.execute("SELECT to_regclass('handoff_tickets') IS NOT NULL").fetchone()[0]:

@@ -9,16 +9,21 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import logging
 import sys
 from pathlib import Path
 from typing import Any
 
+from rasa.core.agent import Agent
+from rasa.model_training import train, train_nlu
+from rasa.shared.nlu.training_data.loading import load_data
+from rasa.shared.nlu.training_data.training_data import TrainingData
+
+from ops.iterate.scoring import score
+
 
 def _merged_training_data(paths: list[str], eval_texts: set[str], out_dir: Path) -> tuple[Path, int]:
     """All training examples minus any whose text is in the frozen evaluation set (never trained on)."""
-    from rasa.shared.nlu.training_data.loading import load_data
-    from rasa.shared.nlu.training_data.training_data import TrainingData
-
     data = TrainingData().merge(*[load_data(p) for p in paths])
     kept = [ex for ex in data.training_examples if (ex.get("text") or "").strip().lower() not in eval_texts]
     dropped = len(data.training_examples) - len(kept)
@@ -31,11 +36,6 @@ def _merged_training_data(paths: list[str], eval_texts: set[str], out_dir: Path)
 
 
 def evaluate(model: str, eval_file: str, threshold: float) -> dict[str, Any]:
-    from rasa.core.agent import Agent
-    from rasa.shared.nlu.training_data.loading import load_data
-
-    from ops.iterate.scoring import score
-
     agent = Agent.load(model)
     examples = [ex for ex in load_data(eval_file).intent_examples]
     true, pred, conf = [], [], []
@@ -60,20 +60,13 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--domain", help="train a full model (NLU + dialogue) with this domain")
     p.add_argument("--core-data", action="append", default=[], help="stories/rules for a full model (repeatable)")
     args = p.parse_args(argv)
-    import logging
-
     logging.getLogger("rasa").setLevel(logging.WARNING)
     result: dict[str, Any] = {}
     model = args.model
     if model is None:
-        from rasa.model_training import train_nlu
-        from rasa.shared.nlu.training_data.loading import load_data
-
         eval_texts = {(ex.get("text") or "").strip().lower() for ex in load_data(args.eval).intent_examples}
         data_path, dropped = _merged_training_data(args.data, eval_texts, Path(args.out_dir) / f"{args.name}-data")
         if args.domain:  # a model the Rasa server can serve: NLU and dialogue policies
-            from rasa.model_training import train
-
             model = train(args.domain, args.config, [str(data_path), *args.core_data], args.out_dir,
                           fixed_model_name=args.name).model
         else:

@@ -1,6 +1,6 @@
 """Put a promoted (or rolled-back-to) model into service.
 
-The Rasa server serves one archive path (`ops.modelbuild.model_path`, models/kefu.tar.gz, which
+The Rasa server serves one archive path (`kefu.modelplan.model_path`, models/kefu.tar.gz, which
 `kefu run` passes to `rasa run --model`). Installing a model copies its archive there atomically
 (temp file in the same directory + `os.replace`: a reader sees the old or the new archive, never
 half of one), then asks a running Rasa server to load it (`PUT /model {"model_file": path}`,
@@ -27,8 +27,9 @@ from typing import Any, Optional
 
 from kefu.config import Settings
 from kefu.errors import BadInput, KefuError
+from kefu.modelplan import model_path
 
-log = logging.getLogger("ops.iterate")
+log = logging.getLogger("kefu.iterate")
 
 NLU_ONLY = 1  # rasa.shared.data.TrainingType.NLU as stored in an archive's metadata.json
 RELOAD_TIMEOUT_S = 600.0  # loading a full model (encoder + policies) takes a while on two cores
@@ -119,7 +120,5 @@ def install(model: Path | str, serving: Optional[Serving]) -> dict[str, Any]:
 
 def project_serving(settings: Settings) -> Serving:
     """The archive `kefu run` serves and its Rasa server (token: KEFU_RASA_TOKEN or var/run/rasa_token)."""
-    from ops.modelbuild import model_path
-
     return Serving(path=model_path(settings), rasa_url=f"http://127.0.0.1:{settings.rasa_port}",
                    rasa_token=settings.rasa_api_token())

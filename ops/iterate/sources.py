@@ -11,7 +11,7 @@
   proposed with the FAQ intents of the group named by the published FAQ entry's category as
   candidates, or all FAQ intents when no group matches.
 
-Skill groups and FAQ intents come from the routing file (handoff/routing_config.py, read only).
+Skill groups and FAQ intents come from the routing file (kefu/routing/settings.py, read only).
 """
 
 from __future__ import annotations
@@ -20,7 +20,10 @@ import re
 from pathlib import Path
 from typing import Any, Optional
 
+import psycopg
+
 from kefu.errors import BadInput, StoreUnavailable
+from kefu.routing.settings import load_routing
 from ops.iterate.proposals import Proposals, first_customer_line
 
 MAX_KB_EXAMPLES = 8  # per approved suggestion: enough variety without flooding the review
@@ -41,10 +44,6 @@ def _add(proposals: Proposals, text: str, source: str, ref: str, candidates: lis
 
 def collect_misroutes(url: str, since: float, proposals: Proposals, routing_file: Path) -> list[dict[str, Any]]:
     """Pending proposals from tickets closed after `since` that agents moved between skill groups."""
-    import psycopg
-
-    from handoff.routing_config import load_routing
-
     groups = _skill_intents(load_routing(routing_file))
     try:
         with psycopg.connect(url, connect_timeout=10) as conn:
@@ -85,10 +84,6 @@ def faq_candidates(routing: Any, category: Optional[str]) -> list[str]:
 
 def collect_knowledge(kb_url: str, since: float, proposals: Proposals, routing_file: Path) -> list[dict[str, Any]]:
     """Pending proposals from knowledge-review suggestions approved after `since`."""
-    import psycopg
-
-    from handoff.routing_config import load_routing
-
     routing = load_routing(routing_file)
     if not routing.faq_intents:
         return []

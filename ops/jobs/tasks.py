@@ -8,10 +8,25 @@ import time
 from pathlib import Path
 from typing import Any, Optional
 
+import redis
 from celery import signals
 
+from analytics.database import tracker_database
+from analytics.loader import Period, parse_since
+from analytics.report import build_report
+from kefu.config import PROJECT_ROOT, load_settings
+from kefu.errors import ConfigError, StoreUnavailable
+from kefu.lexicon import write_lexicon
+from knowledge.cases import open_case_store
+from knowledge.content import read_cases, read_faq
+from knowledge.faq import open_faq_store
+from knowledge.review import suggest
+from knowledge.service import KnowledgeService
+from knowledge.tickets import TicketStore
 from ops.celery_app import app
-from kefu.errors import StoreUnavailable
+from ops.iterate.loop import run_from_settings
+from ops.jobs import runs
+from ops.jobs.questions import top_questions
 
 log = logging.getLogger(__name__)
 
@@ -24,8 +39,6 @@ def records_client() -> Any:
     """Redis client for run records (the broker's server), created on first use in the worker."""
     global _client
     if _client is None:
-        import redis
-
         _client = redis.Redis.from_url(app.conf.broker_url, socket_timeout=5, socket_connect_timeout=5)
     return _client
 
@@ -40,39 +53,27 @@ def _safe(fn: Any, *args: Any, **kwargs: Any) -> None:
 
 @signals.task_prerun.connect
 def _on_prerun(task_id: str = "", task: Any = None, **_: Any) -> None:
-    from ops.jobs import runs
-
     _safe(runs.record_start, task_id, getattr(task, "name", "?"))
 
 
 @signals.task_postrun.connect
 def _on_postrun(task_id: str = "", state: Optional[str] = None, retval: Any = None, **_: Any) -> None:
-    from ops.jobs import runs
-
     if state in ("SUCCESS", "FAILURE"):
         _safe(runs.record_end, task_id, state, "" if state == "SUCCESS" else repr(retval))
 
 
 @signals.task_retry.connect
 def _on_retry(request: Any = None, reason: Any = None, **_: Any) -> None:
-    from ops.jobs import runs
-
     _safe(runs.record_end, getattr(request, "id", ""), "RETRY", str(reason))
 
 
 def _settings() -> Any:
-    from kefu.config import load_settings
-
     return load_settings()
 
 
 @app.task(name="kefu.report", **RETRY)
 def report(since: str = "7d", until: Optional[float] = None, out: Optional[str] = None) -> dict[str, Any]:
     """Write the service report of the period ending at `until` (default: now, rounded to the hour)."""
-    from analytics.database import tracker_database
-    from analytics.loader import Period, parse_since
-    from analytics.report import build_report
-
     settings = _settings()
     end = float(until) if until is not None else time.time() // 3600 * 3600
     period = Period(end - parse_since(since), end)
@@ -86,16 +87,10 @@ def report(since: str = "7d", until: Optional[float] = None, out: Optional[str] 
 def warm_cache(top: int = 50, since: str = "7d", until: Optional[float] = None) -> dict[str, Any]:
     """Answer the most frequent customer questions of the period ending at `until` (default now) once,
     filling the answer cache."""
-    from analytics.database import tracker_database
-    from analytics.loader import Period, parse_since
-    from ops.jobs.questions import top_questions
-
     settings = _settings()
     end = float(until) if until is not None else time.time()
     with tracker_database(settings) as url:
         questions = top_questions(url, Period(end - parse_since(since), end), top)
-    from knowledge.service import KnowledgeService
-
     service = KnowledgeService(settings=settings)
     try:
         for text in questions:
@@ -109,13 +104,6 @@ def warm_cache(top: int = 50, since: str = "7d", until: Optional[float] = None) 
 def ingest_knowledge(root: Optional[str] = None) -> dict[str, Any]:
     """(Re-)load FAQ and cases from `data/knowledge` (unchanged entries are skipped by the stores,
     changed ones re-embedded), drop cached answers, regenerate the jieba lexicon."""
-    from kefu.config import PROJECT_ROOT
-    from kefu.lexicon import write_lexicon
-    from knowledge.cases import open_case_store
-    from knowledge.content import read_cases, read_faq
-    from knowledge.faq import open_faq_store
-    from knowledge.service import KnowledgeService
-
     settings = _settings()
     base = Path(root) if root else PROJECT_ROOT / "data" / "knowledge"
     faq = open_faq_store(settings.faq_url)
@@ -131,11 +119,9 @@ def ingest_knowledge(root: Optional[str] = None) -> dict[str, Any]:
     return {"faq": faq_counts, "cases": case_counts, "lexicon_terms": lexicon.terms}
 
 
-@app.task(name="ops.iterate", **RETRY)
+@app.task(name="kefu.iterate", **RETRY)
 def iterate(registry: Optional[str] = None) -> dict[str, Any]:
     """The monthly model iteration (collect → propose → train candidate → evaluate → promote/refuse)."""
-    from ops.iterate.loop import run_from_settings
-
     return run_from_settings(_settings(), registry)
 
 
@@ -144,10 +130,6 @@ def cluster_tickets(eps: Optional[float] = None, min_samples: Optional[int] = No
                     answered_above: Optional[float] = None) -> dict[str, Any]:
     """`kefu kb cluster` as a job: group the imported tickets the FAQ cannot answer into pending FAQ
     suggestions. Idempotent: each run replaces the pending suggestions (reviewed ones are kept)."""
-    from kefu.errors import ConfigError
-    from knowledge.review import suggest
-    from knowledge.tickets import TicketStore
-
     settings = _settings()
     if not settings.faq_url:
         raise ConfigError("no knowledge-base database: set KEFU_POSTGRES_URL or KEFU_FAQ_URL")

@@ -4,12 +4,14 @@ Tracker objects and a CollectingDispatcher, with the project's real domain."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, Iterator, Optional
 
 import pytest
 import yaml
 from rasa_sdk import Tracker
 from rasa_sdk.executor import CollectingDispatcher
+
+from actions.services import Services, use_services
 
 DOMAIN_DIR = Path(__file__).resolve().parents[2] / "rasa_project" / "domain"
 
@@ -57,6 +59,13 @@ def domain() -> dict[str, Any]:
             if key in doc:
                 merged[key] = doc[key]
     return merged
+
+
+@pytest.fixture(autouse=True)
+def services() -> Iterator[Services]:
+    """Fresh action-server services for each test: the members a test sets, the rest opened lazily."""
+    with use_services(Services()) as current:
+        yield current
 
 
 @pytest.fixture

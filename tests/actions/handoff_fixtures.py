@@ -11,12 +11,13 @@ import pytest
 import yaml
 from rasa_sdk import Tracker
 
-from actions.handoff import _StoreHolder
+from actions.services import Services
 from kefu.config import PROJECT_ROOT
 from kefu.pgserver import ensure_database, with_database
 from tests.servers import drop_database
 
 ALWAYS_OPEN = {"always": True}
+USER_TIMESTAMP = 1_700_000_000.0  # every fixture user message's
 NEVER_OPEN = {"days": "mon-sun", "open": "00:00", "close": "00:00"}
 
 
@@ -48,7 +49,9 @@ def handoff_db(pg_admin_url: str) -> Iterator[str]:
 
 
 @pytest.fixture
-async def handoff_env(handoff_db: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[str]:
+async def handoff_env(
+    handoff_db: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, services: Services
+) -> AsyncIterator[str]:
     """Point the action server's settings at the test database and an always-open routing file."""
     import psycopg
 
@@ -58,13 +61,8 @@ async def handoff_env(handoff_db: str, tmp_path: Path, monkeypatch: pytest.Monke
             conn.execute("TRUNCATE handoff_messages, handoff_tickets")
     monkeypatch.setenv("KEFU_POSTGRES_URL", handoff_db)
     monkeypatch.setenv("KEFU_ROUTING_FILE", str(routing_file(tmp_path)))
-    _StoreHolder.store = None
-    _StoreHolder.loop = None
     yield handoff_db
-    if _StoreHolder.store is not None:  # the pool belongs to this test's event loop
-        await _StoreHolder.store.close()
-    _StoreHolder.store = None
-    _StoreHolder.loop = None
+    await services.aclose()  # the pool belongs to this test's event loop
 
 
 def parse(text: str, intent: str, confidence: float = 0.95, **extra: Any) -> dict[str, Any]:
@@ -78,7 +76,7 @@ def parse(text: str, intent: str, confidence: float = 0.95, **extra: Any) -> dic
 
 
 def user(text: str, intent: str, confidence: float = 0.95, **extra: Any) -> dict[str, Any]:
-    return {"event": "user", "text": text, "timestamp": 1_700_000_000.0, "input_channel": "socketio",
+    return {"event": "user", "text": text, "timestamp": USER_TIMESTAMP, "input_channel": "socketio",
             "parse_data": parse(text, intent, confidence, **extra)}
 
 

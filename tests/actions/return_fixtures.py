@@ -9,9 +9,7 @@ from typing import Iterator
 import pytest
 import yaml
 
-import actions.forms
-from actions.graph import set_graph_qa
-from actions.rules import set_rule_book
+from actions.services import Services
 from knowledge.graph import open_graph
 from knowledge.graph.qa import GraphQA
 from knowledge.orders import OrderBook
@@ -37,19 +35,16 @@ ORDERS = {
 
 
 @pytest.fixture
-def orders(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> OrderBook:
+def orders(tmp_path: Path, services: Services) -> OrderBook:
     path = tmp_path / "orders.yml"
     path.write_text(yaml.safe_dump(ORDERS, allow_unicode=True), encoding="utf-8")
-    book = OrderBook(path)
-    monkeypatch.setattr(actions.forms, "_orders", book)  # the forms module's process-wide order book
-    return book
+    services.orders = OrderBook(path)  # the test's order book behind the actions
+    return services.orders
 
 
 @pytest.fixture
-def wired(seeded_graph_url: str, orders: OrderBook) -> Iterator[None]:
-    """The real seed graph and rule book behind the actions' process-wide handles."""
-    set_graph_qa(GraphQA(open_graph(seeded_graph_url)))
-    set_rule_book(RuleBook.from_dir(RULES_DIR))
+def wired(seeded_graph_url: str, orders: OrderBook, services: Services) -> Iterator[None]:
+    """The real seed graph and rule book behind the actions."""
+    services.graph = GraphQA(open_graph(seeded_graph_url))
+    services.rules = RuleBook.from_dir(RULES_DIR)
     yield
-    set_graph_qa(None)
-    set_rule_book(None)

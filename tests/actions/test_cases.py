@@ -5,7 +5,6 @@ from __future__ import annotations
 import pytest
 
 from actions.cases import ActionSimilarCases
-from actions.faq import set_knowledge_service
 from knowledge.cache import AnswerCache
 from knowledge.cases import open_case_store
 from knowledge.faq import open_faq_store
@@ -21,10 +20,10 @@ def service_for(url, embedder, timeout=3.0):
 
 
 @pytest.fixture
-def use(request):
+def use(request, services):
     def _use(service):
-        set_knowledge_service(service)
-        request.addfinalizer(lambda: (set_knowledge_service(None), service.close()))
+        services.knowledge = service
+        request.addfinalizer(service.close)
         return service
     return _use
 

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from actions.faq import ActionAnswerFaq, response_for, set_knowledge_service
-from actions.graph import set_graph_qa
+from actions.faq import ActionAnswerFaq, response_for
 from knowledge.cache import AnswerCache
 from knowledge.cases import open_case_store
 from knowledge.faq import open_faq_store
@@ -25,27 +24,24 @@ FAQ_INTENTS = [
 
 
 @pytest.fixture
-def kb_service(seeded_db_url, kb_embedder, seeded_graph_url):  # noqa: F811
-    """The seed FAQ, case library and product graph behind the action's process-wide handles."""
+def kb_service(seeded_db_url, kb_embedder, seeded_graph_url, services):  # noqa: F811
+    """The seed FAQ, case library and product graph behind the action."""
     service = KnowledgeService(faq=open_faq_store(seeded_db_url, embedder=kb_embedder),
                                cases=open_case_store(seeded_db_url, embedder=kb_embedder), cache=AnswerCache(None))
-    set_knowledge_service(service)
-    set_graph_qa(GraphQA(open_graph(seeded_graph_url)))
+    services.knowledge = service
+    services.graph = GraphQA(open_graph(seeded_graph_url))
     yield service
-    set_knowledge_service(None)
-    set_graph_qa(None)
     service.close()
 
 
 @pytest.fixture
-def dead_service(kb_embedder):  # noqa: F811
+def dead_service(kb_embedder, services):  # noqa: F811
     """A knowledge service whose PostgreSQL does not exist (nothing listens on the port)."""
     url = f"postgresql://kefu@127.0.0.1:{free_port()}/kefu"
     service = KnowledgeService(faq=open_faq_store(url, embedder=kb_embedder, timeout=1.0),
                                cases=open_case_store(url, embedder=kb_embedder, timeout=1.0), cache=AnswerCache(None))
-    set_knowledge_service(service)
+    services.knowledge = service
     yield service
-    set_knowledge_service(None)
     service.close()
 
 

@@ -3,8 +3,6 @@ import datetime as dt
 import pytest
 from rasa_sdk.events import SlotSet
 
-import actions.forms
-import actions.rules
 from actions.forms import (
     ActionLookupOrder,
     ActionSubmitLostCard,
@@ -17,8 +15,6 @@ from actions.forms import (
     parse_phone,
     reference,
 )
-from actions.graph import set_graph_qa
-from actions.rules import set_rule_book
 from knowledge.graph import open_graph
 from knowledge.graph.qa import GraphQA
 from knowledge.orders import OrderBook
@@ -162,40 +158,31 @@ async def test_unknown_order(wired, dispatcher, domain):  # noqa: F811
     assert events == [SlotSet("order_id", None), SlotSet("return_reason", None)]
 
 
-async def test_broken_rules_file_gives_a_polite_answer_and_no_return(orders, tmp_path, monkeypatch, dispatcher,  # noqa: F811
+async def test_broken_rules_file_gives_a_polite_answer_and_no_return(orders, tmp_path, services, dispatcher,  # noqa: F811
                                                                       domain):
     broken = tmp_path / "rules"
     broken.mkdir()
     (broken / "return_eligibility.yml").write_text("process: return_eligibility\nrules: [unclosed\n", "utf-8")
-    monkeypatch.setattr(actions.rules, "RULES_DIR", broken)
-    set_rule_book(None)  # the action server loads the (broken) rules directory on first use
-    set_graph_qa(GraphQA(open_graph("falkordb://127.0.0.1:1/kefu")))  # nothing listens on port 1
-    try:
-        events = await submit_return(dispatcher, domain, "SO0000000001", "尺码不合适")
-    finally:
-        set_rule_book(None)
-        set_graph_qa(None)
+    services.rules_dir = broken  # the action server loads the (broken) rules directory on first use
+    services.graph = GraphQA(open_graph("falkordb://127.0.0.1:1/kefu"))  # nothing listens on port 1
+    events = await submit_return(dispatcher, domain, "SO0000000001", "尺码不合适")
     assert messages_of(dispatcher) == ["utter_kb_rule_unavailable"]
     assert events == [SlotSet("order_id", None), SlotSet("return_reason", None)]
 
 
-async def test_a_broken_edit_keeps_the_rules_in_force(orders, rules_dir, dispatcher, domain):  # noqa: F811
-    set_rule_book(RuleBook.from_dir(rules_dir, check_interval=0.0))
-    set_graph_qa(GraphQA(open_graph("falkordb://127.0.0.1:1/kefu")))
-    try:
-        (rules_dir / "return_eligibility.yml").write_text("process: [", encoding="utf-8")
-        await submit_return(dispatcher, domain, "SO0000000002", "不想要了")
-    finally:
-        set_rule_book(None)
-        set_graph_qa(None)
+async def test_a_broken_edit_keeps_the_rules_in_force(orders, rules_dir, services, dispatcher, domain):  # noqa: F811
+    services.rules = RuleBook.from_dir(rules_dir, check_interval=0.0)
+    services.graph = GraphQA(open_graph("falkordb://127.0.0.1:1/kefu"))
+    (rules_dir / "return_eligibility.yml").write_text("process: [", encoding="utf-8")
+    await submit_return(dispatcher, domain, "SO0000000002", "不想要了")
     assert messages_of(dispatcher) == ["utter_return_not_eligible"]
     assert "签收天数（12） > 7" in dispatcher.messages[0]["why"]
 
 
-async def test_unreadable_order_book_is_polite(tmp_path, monkeypatch, dispatcher, domain):
+async def test_unreadable_order_book_is_polite(tmp_path, services, dispatcher, domain):
     path = tmp_path / "orders.yml"
     path.write_text("orders: [{id: 12}]", encoding="utf-8")
-    monkeypatch.setattr(actions.forms, "_orders", OrderBook(path))
+    services.orders = OrderBook(path)
     await submit_return(dispatcher, domain, "SO0000000001", "尺码不合适")
     assert messages_of(dispatcher) == ["utter_kb_rule_unavailable"]
 

@@ -7,7 +7,8 @@ from typing import Iterator
 import pytest
 from rasa_sdk.events import SlotSet
 
-from actions.graph import ActionAnswerGraph, set_graph_qa
+from actions.graph import ActionAnswerGraph
+from actions.services import Services
 from knowledge.graph import load_graph, open_graph
 from knowledge.graph.qa import GraphQA
 from tests.actions.conftest import make_tracker
@@ -15,11 +16,9 @@ from tests.knowledge.conftest_graph import GRAPH_DIR, falkordb_server, own_falko
 
 
 @pytest.fixture
-def seeded_qa(seeded_graph_url: str) -> Iterator[GraphQA]:  # noqa: F811
-    qa = GraphQA(open_graph(seeded_graph_url))
-    set_graph_qa(qa)
-    yield qa
-    set_graph_qa(None)
+def seeded_qa(seeded_graph_url: str, services: Services) -> Iterator[GraphQA]:  # noqa: F811
+    services.graph = GraphQA(open_graph(seeded_graph_url))
+    yield services.graph
 
 
 def slots(events: list) -> dict:
@@ -63,20 +62,17 @@ async def test_nothing_found_says_so_and_leaves_it_to_routing(seeded_qa, dispatc
     assert seeded_qa.store.counts() == before
 
 
-async def test_store_down_degrades_politely_then_recovers(own_falkordb, dispatcher, domain) -> None:  # noqa: F811
+async def test_store_down_degrades_politely_then_recovers(own_falkordb, services, dispatcher, domain) -> None:  # noqa: F811
     load_graph(own_falkordb.url, GRAPH_DIR)
-    set_graph_qa(GraphQA(open_graph(own_falkordb.url)))
-    try:
-        own_falkordb.kill()
-        events = await ActionAnswerGraph().run(dispatcher, make_tracker("ask_fees", "白金卡年费多少"), domain)
-        assert dispatcher.messages[-1]["response"] == "utter_kb_graph_unavailable"
-        assert slots(events) == {"kb_source": "graph", "kb_confidence": 0.0}
-        own_falkordb.start()
-        load_graph(own_falkordb.url, GRAPH_DIR)
-        await ActionAnswerGraph().run(dispatcher, make_tracker("ask_fees", "白金卡年费多少"), domain)
-        assert "2,000元/年" in dispatcher.messages[-1]["text"]
-    finally:
-        set_graph_qa(None)
+    services.graph = GraphQA(open_graph(own_falkordb.url))
+    own_falkordb.kill()
+    events = await ActionAnswerGraph().run(dispatcher, make_tracker("ask_fees", "白金卡年费多少"), domain)
+    assert dispatcher.messages[-1]["response"] == "utter_kb_graph_unavailable"
+    assert slots(events) == {"kb_source": "graph", "kb_confidence": 0.0}
+    own_falkordb.start()
+    load_graph(own_falkordb.url, GRAPH_DIR)
+    await ActionAnswerGraph().run(dispatcher, make_tracker("ask_fees", "白金卡年费多少"), domain)
+    assert "2,000元/年" in dispatcher.messages[-1]["text"]
 
 
 def test_responses_exist_in_both_languages(domain) -> None:

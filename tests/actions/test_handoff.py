@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+import json
+import os
+from pathlib import Path
+
 import pytest
 from rasa_sdk.executor import CollectingDispatcher
 
 from actions.handoff import ActionHandoff, ActionRate
 from handoff.tickets import TicketStore
-from tests.actions.handoff_fixtures import NEVER_OPEN, routing_file, tracker, user
+from kefu.routing.decision import TurnSignals, decide
+from kefu.routing.settings import load_routing
+from tests.actions.handoff_fixtures import NEVER_OPEN, USER_TIMESTAMP, routing_file, tracker, user
 from tests.servers import free_port
 
 
@@ -139,11 +145,8 @@ async def test_a_handoff_from_inside_a_form_ends_the_form(handoff_env, domain):
 
 
 async def test_store_unavailable_tells_the_customer_and_does_not_pause(domain, monkeypatch, tmp_path):
-    from actions.handoff import _StoreHolder
-
     monkeypatch.setenv("KEFU_POSTGRES_URL", f"postgresql://kefu:pw@127.0.0.1:{free_port()}/kefu")
     monkeypatch.setenv("KEFU_ROUTING_FILE", str(routing_file(tmp_path)))
-    _StoreHolder.store = None
     dispatcher, events = await run_handoff(domain, tracker("转人工", "ask_human"))
     assert [m["response"] for m in dispatcher.messages] == ["utter_handoff_unavailable"] and events == []
     monkeypatch.delenv("KEFU_POSTGRES_URL")
@@ -189,3 +192,29 @@ async def test_rating_without_a_ticket_or_a_number(handoff_env, domain):
     assert [m["response"] for m in dispatcher.messages] == ["utter_rating_thanks", "utter_ask_rephrase"]
     for message in dispatcher.messages:
         assert message["response"] in domain["responses"]
+
+
+def policy_record(intent: str, confidence: float, **signals) -> dict:
+    """What RoutingPolicy put in the `routing` slot for the fixture's latest user message."""
+    turn = {"message_id": None, "timestamp": USER_TIMESTAMP}
+    config = load_routing(Path(os.environ["KEFU_ROUTING_FILE"]))
+    return json.loads(json.dumps(decide(TurnSignals(intent, confidence, turn=turn, **signals), config).record))
+
+
+async def test_the_policys_decision_for_this_turn_is_used_not_made_again(handoff_env, domain):
+    record = policy_record("transfer_limit", 0.8)
+    t = tracker("how much can I send", "transfer_limit", 0.8, sender="slot", slots={"routing": record})
+    dispatcher, events = await run_handoff(domain, t)
+    (ticket,) = await tickets(handoff_env)
+    assert (ticket.queue, ticket.reason, ticket.priority) == ("payments", "specialist", 30)
+    assert ticket.reason_detail["at"] == record["at"] and ticket.reason_detail["turn"] == record["turn"]
+    assert ticket.reason_detail["capacity"] == {"waiting": 0, "max_waiting": 30}
+    assert dispatcher.messages[0]["response"] == "utter_handoff_specialist" and event_names(events)[-1] == "pause"
+
+
+async def test_a_record_of_another_turn_is_ignored(handoff_env, domain):
+    stale = {**policy_record("transfer_limit", 0.8), "turn": {"message_id": "earlier", "timestamp": 1.0}}
+    await run_handoff(domain, tracker("转人工", "ask_human", 0.99, sender="stale", slots={"routing": stale}))
+    (ticket,) = await tickets(handoff_env)
+    assert (ticket.queue, ticket.reason) == ("general", "explicit_request")
+    assert ticket.reason_detail["at"] != stale["at"]

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
+
 from rasa_sdk.executor import CollectingDispatcher
 
 from actions.routing import ActionFallback, consecutive_fallbacks
 from handoff.tickets import TicketStore
+from kefu.routing.decision import TurnSignals, decide
+from kefu.routing.settings import load_routing
 from tests.actions.conftest import make_tracker, user_event
-from tests.actions.handoff_fixtures import tracker, user
+from tests.actions.handoff_fixtures import USER_TIMESTAMP, tracker, user
 
 
 def test_counts_only_the_trailing_run_of_fallbacks():
@@ -86,3 +91,13 @@ async def test_a_message_flagged_out_of_scope_gets_the_out_of_scope_reply_then_a
     async with TicketStore(handoff_env) as store:
         (ticket,) = [tk for tk in await store.list_open() if tk.conversation_id == "oos-2"]
     assert ticket.reason == "out_of_scope" and ticket.reason_detail["out_of_scope"] == FLAGGED
+
+
+async def test_the_policys_second_unclear_turn_hands_over_without_looking_back(handoff_env, domain, dispatcher):
+    # RoutingPolicy saw the earlier unclear turn (this tracker shows none): its record decides
+    turn = {"message_id": None, "timestamp": USER_TIMESTAMP}
+    config = load_routing(Path(os.environ["KEFU_ROUTING_FILE"]))
+    record = decide(TurnSignals("unfreeze_card", 0.5, unclear_before=1, turn=turn), config).record
+    t = tracker("就是那个", "unfreeze_card", 0.5, slots={"routing": record})
+    events = await ActionFallback().run(dispatcher, t, domain)
+    assert events[-1]["event"] == "pause" and dispatcher.messages[0]["custom"]["reason"] == "low_confidence"

@@ -8,8 +8,7 @@ from pathlib import Path
 import pytest
 from rasa_sdk.events import SlotSet
 
-from actions.graph import set_graph_qa
-from actions.rules import ActionCheckReturnEligibility, message_facts, return_facts, set_rule_book
+from actions.rules import ActionCheckReturnEligibility, message_facts, return_facts
 from knowledge.graph import open_graph
 from knowledge.graph.qa import GraphQA
 from knowledge.orders import OrderBook
@@ -64,32 +63,19 @@ async def test_missing_or_unknown_order(wired, dispatcher, domain) -> None:  # n
     assert dispatcher.messages[-1]["order_id"] == "ZZ9999999999"
 
 
-async def test_graph_down_still_decides_without_the_category(orders, dispatcher, domain) -> None:  # noqa: F811
-    set_graph_qa(GraphQA(open_graph("falkordb://127.0.0.1:1/kefu")))  # nothing listens on port 1
-    set_rule_book(RuleBook.from_dir(RULES_DIR))
-    try:
-        await run(dispatcher, domain, "SO0000000005 能退吗")  # custom item, but the category is unknown now
-        assert "签收1天" in dispatcher.messages[-1]["text"]
-    finally:
-        set_graph_qa(None)
-        set_rule_book(None)
+async def test_graph_down_still_decides_without_the_category(orders, services, dispatcher, domain) -> None:  # noqa: F811
+    services.graph = GraphQA(open_graph("falkordb://127.0.0.1:1/kefu"))  # nothing listens on port 1
+    services.rules = RuleBook.from_dir(RULES_DIR)
+    await run(dispatcher, domain, "SO0000000005 能退吗")  # custom item, but the category is unknown now
+    assert "签收1天" in dispatcher.messages[-1]["text"]
 
 
-async def test_broken_rules_give_a_polite_answer(orders, tmp_path: Path, dispatcher, domain) -> None:  # noqa: F811
-    set_graph_qa(GraphQA(open_graph("falkordb://127.0.0.1:1/kefu")))
-    set_rule_book(None)
-    import actions.rules
-
-    original = actions.rules.RULES_DIR
-    actions.rules.RULES_DIR = tmp_path / "no-rules"  # the process's rules directory is missing
-    try:
-        events = await run(dispatcher, domain, "SO0000000001 能退吗")
-        assert dispatcher.messages[-1]["response"] == "utter_kb_rule_unavailable"
-        assert slots(events)["kb_confidence"] == 0.0
-    finally:
-        actions.rules.RULES_DIR = original
-        set_graph_qa(None)
-        set_rule_book(None)
+async def test_broken_rules_give_a_polite_answer(orders, tmp_path: Path, services, dispatcher, domain) -> None:  # noqa: F811
+    services.graph = GraphQA(open_graph("falkordb://127.0.0.1:1/kefu"))
+    services.rules_dir = tmp_path / "no-rules"  # the process's rules directory is missing
+    events = await run(dispatcher, domain, "SO0000000001 能退吗")
+    assert dispatcher.messages[-1]["response"] == "utter_kb_rule_unavailable"
+    assert slots(events)["kb_confidence"] == 0.0
 
 
 @pytest.mark.parametrize(

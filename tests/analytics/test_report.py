@@ -11,8 +11,8 @@ from analytics.charts import chart_missing_glyphs
 from analytics.fonts import configure_matplotlib, missing_glyphs
 from analytics.loader import Period, parse_since
 from analytics.report import build_report, default_intent_groups
-from ops import cli
 from kefu.errors import BadInput
+from ops import cli
 from tests.analytics.fixture_data import DAY, GROUPS, T0
 
 

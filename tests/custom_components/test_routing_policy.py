@@ -1,11 +1,16 @@
-"""RoutingPolicy on real Rasa trackers and the project's real domain and routing file."""
+"""RoutingPolicy on real Rasa trackers and the project's real domain and routing file; the actions
+reading its decision from the `routing` slot (decide once)."""
 
 from __future__ import annotations
 
+import json
+import logging
+import os
 from pathlib import Path
 from typing import Any, Optional
 
 import pytest
+import yaml
 from rasa.engine.graph import ExecutionContext, GraphSchema
 from rasa.engine.storage.local_model_storage import LocalModelStorage
 from rasa.engine.storage.resource import Resource
@@ -19,11 +24,16 @@ from rasa.shared.core.events import (
     SlotSet,
     UserUttered,
 )
-from rasa.shared.core.trackers import DialogueStateTracker
+from rasa.shared.core.trackers import DialogueStateTracker, EventVerbosity
+from rasa_sdk import Tracker
 
+from actions.handoff import route_turn
 from custom_components.routing_policy import RoutingPolicy
 from kefu.config import PROJECT_ROOT
 from kefu.errors import ConfigError
+from kefu.routing.decision import ROUTING_SLOT
+from kefu.routing.settings import load_routing
+from tests.actions.handoff_fixtures import routing_file
 
 DOMAIN_DIR = PROJECT_ROOT / "rasa_project" / "domain"
 FRUSTRATION_SLOT = """
@@ -169,3 +179,103 @@ def test_a_broken_routing_edit_disables_routing_instead_of_crashing(tmp_path, do
     assert predicted(policy, domain, events) is None
     with pytest.raises(ConfigError):
         make_policy(tmp_path, routing_file=str(tmp_path / "missing.yml"))
+
+
+@pytest.fixture
+def always_open(tmp_path) -> Path:
+    """The project's routing file with every queue open (the decisions must not depend on the clock)."""
+    return routing_file(tmp_path)
+
+
+def test_a_winning_prediction_hands_its_record_to_the_actions(tmp_path, always_open, domain):
+    policy = make_policy(tmp_path, routing_file=str(always_open))
+    events = turn_after(user("how much can I send", "transfer_limit", 0.8))
+    tracker = DialogueStateTracker.from_events("c1", events, domain.slots)
+    prediction = policy.predict_action_probabilities(tracker, domain)
+    (slot,) = prediction.optional_events
+    record = slot.value
+    assert slot.key == ROUTING_SLOT and (record["route"], record["queue"], record["reason"]) == (
+        "specialist", "payments", "specialist")
+    latest = events[-1]
+    assert record["turn"] == {"message_id": latest.message_id, "timestamp": latest.timestamp}
+    assert prediction.events == [] and prediction.diagnostic_data == {"route": record}
+    # abstaining, listening after its own action, or answering a rating: nothing to hand on
+    for quiet in (turn_after(user("冻结卡", "freeze_card", 0.97)), events + [ActionExecuted("action_handoff")]):
+        tracker = DialogueStateTracker.from_events("c1", quiet, domain.slots)
+        assert policy.predict_action_probabilities(tracker, domain).optional_events == []
+
+
+def sdk_tracker(tracker: DialogueStateTracker) -> Tracker:
+    """The tracker as the action server receives it (JSON over HTTP)."""
+    return Tracker.from_dict(json.loads(json.dumps(tracker.current_state(EventVerbosity.ALL))))
+
+
+@pytest.mark.parametrize(
+    "turn",
+    [
+        user("how much can I send", "transfer_limit", 0.8),
+        user("卡的事", "freeze_card", 0.55),
+        user("谢谢你们啊垃圾", "thanks", 0.99,
+             sentiment={"label": "negative", "score": -0.9, "intensity": "strong", "signals": ["垃圾"]}),
+        user("write me a poem", "check_balance", 0.97, out_of_scope={"score": 0.99, "threshold": 0.9, "flagged": True}),
+    ],
+)
+def test_the_actions_use_the_policys_decision_and_would_have_made_the_same(tmp_path, always_open, domain, turn):
+    policy = make_policy(tmp_path, routing_file=str(always_open))
+    tracker = DialogueStateTracker.from_events("c1", turn_after(turn), domain.slots)
+    prediction = policy.predict_action_probabilities(tracker, domain)
+    tracker.update_with_events(prediction.optional_events, domain)
+    (recorded,) = [e.value for e in prediction.optional_events]
+    config = load_routing(always_open)
+    used = route_turn(sdk_tracker(tracker), config)
+    assert used.record == recorded and (used.route, used.queue, used.reason) == (
+        recorded["route"], recorded["queue"], recorded["reason"])
+    # without the record (a rule sent the turn) the action decides the same way
+    tracker.update(SlotSet(ROUTING_SLOT, None))
+    again = route_turn(sdk_tracker(tracker), config)
+    assert (again.route, again.queue, again.reason, again.priority) == (used.route, used.queue, used.reason,
+                                                                        used.priority)
+
+
+def test_a_record_of_an_earlier_turn_is_never_reused(tmp_path, always_open, domain):
+    policy = make_policy(tmp_path, routing_file=str(always_open))
+    events = turn_after(user("how much can I send", "transfer_limit", 0.8))
+    tracker = DialogueStateTracker.from_events("c1", events, domain.slots)
+    tracker.update_with_events(policy.predict_action_probabilities(tracker, domain).optional_events, domain)
+    later = [ActionExecuted("action_handoff"), ActionExecuted("action_listen"), *user("转人工", "ask_human", 0.99)]
+    tracker.update_with_events(later, domain)
+    assert tracker.get_slot(ROUTING_SLOT)["reason"] == "specialist"  # still set, but about the earlier message
+    decision = route_turn(sdk_tracker(tracker), load_routing(always_open))
+    assert (decision.route, decision.queue, decision.reason) == ("human", "general", "explicit_request")
+
+
+def test_training_checks_the_routing_files_intents_against_the_domain(tmp_path, domain, caplog):
+    policy = make_policy(tmp_path)
+    with caplog.at_level(logging.WARNING, logger="custom_components.routing_policy"):
+        policy.train([], domain)
+    assert caplog.records == []  # every domain intent is routed by a group or list
+    raw = yaml.safe_load((PROJECT_ROOT / "data" / "routing.yml").read_text(encoding="utf-8"))
+    raw["groups"]["cards"]["intents"].append("freez_card")
+    bad = tmp_path / "routing.yml"
+    bad.write_text(yaml.safe_dump(raw, allow_unicode=True), encoding="utf-8")
+    with pytest.raises(ConfigError, match=rf"{bad}.*'freez_card' \(the intents of cards\)"):
+        make_policy(tmp_path, routing_file=str(bad)).train([], domain)
+    # a domain intent nothing routes is a warning, not an error
+    raw["groups"]["cards"]["intents"].remove("freez_card")
+    raw["groups"]["loans"]["intents"] = []
+    raw["faq_intents"].remove("loan_info")
+    raw["topics"].pop("loan_info")
+    bad.write_text(yaml.safe_dump(raw, allow_unicode=True), encoding="utf-8")
+    os.utime(bad, (1_000_000_000, 1_000_000_000))
+    with caplog.at_level(logging.WARNING, logger="custom_components.routing_policy"):
+        make_policy(tmp_path, routing_file=str(bad)).train([], domain)
+    assert "loan_info" in caplog.text and "freeze_card" not in caplog.text
+
+
+def test_an_edited_routing_file_reruns_training(tmp_path):
+    routing = tmp_path / "routing.yml"
+    routing.write_text((PROJECT_ROOT / "data" / "routing.yml").read_text(encoding="utf-8"), encoding="utf-8")
+    before = RoutingPolicy.fingerprint_addon({"routing_file": str(routing)})
+    routing.write_text(routing.read_text(encoding="utf-8") + "\n# edited\n", encoding="utf-8")
+    assert before and RoutingPolicy.fingerprint_addon({"routing_file": str(routing)}) != before
+    assert RoutingPolicy.fingerprint_addon({"routing_file": str(tmp_path / "missing.yml")}) is None

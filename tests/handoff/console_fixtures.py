@@ -4,6 +4,7 @@ subset the console calls, logged-in HTTP clients. Imported by the test modules t
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import re
@@ -85,8 +86,6 @@ class RasaApiServer:
 
 @pytest.fixture(scope="module")
 def rasa_api() -> Iterator[RasaApiServer]:
-    import asyncio
-
     server = RasaApiServer(token=uuid.uuid4().hex, port=free_port())
     loop = asyncio.new_event_loop()
     runner = web.AppRunner(server.app())
@@ -118,7 +117,7 @@ def kefu_env(postgres_url: str, var_dir: Path, **extra: str) -> dict[str, str]:
 
 def add_agent(env: dict[str, str], name: str, role: str, groups: str = "", password: str = PASSWORD) -> None:
     proc = subprocess.run(
-        [sys.executable, "-m", "kefu", "agents", "add", "--name", name, "--role", role, "--groups", groups,
+        [sys.executable, "-m", "ops", "agents", "add", "--name", name, "--role", role, "--groups", groups,
          "--password-stdin", "--replace"],
         input=password + "\n", env=env, cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=60,
     )
@@ -146,7 +145,7 @@ def start_console(env: dict[str, str], log: Path, port: Optional[int] = None) ->
     port = port or free_port()
     env = {**env, "KEFU_CONSOLE_PORT": str(port)}
     out = open(log, "ab")
-    proc = subprocess.Popen([sys.executable, "-m", "handoff.console"], env=env, cwd=PROJECT_ROOT, stdout=out,
+    proc = subprocess.Popen([sys.executable, "-m", "ops.console"], env=env, cwd=PROJECT_ROOT, stdout=out,
                             stderr=subprocess.STDOUT)
     out.close()
     console = ConsoleProcess(f"http://127.0.0.1:{port}", proc, env, log)

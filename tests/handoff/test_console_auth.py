@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import pytest
 import requests
 
 from handoff.console.users import hash_password, verify_password
+from kefu.config import PROJECT_ROOT
 from tests.handoff import console_fixtures
-from tests.handoff.console_fixtures import PASSWORD, Client, login
+from tests.handoff.console_fixtures import PASSWORD, Client, kefu_env, login, start_console
 
 console = console_fixtures.console
 rasa_api = console_fixtures.rasa_api
@@ -36,8 +40,6 @@ def test_login_sets_a_hardened_session_cookie(console):
 
 
 def test_secure_flag_when_the_proxy_says_https(console, tickets_url, rasa_api, tmp_path):
-    from tests.handoff.console_fixtures import kefu_env, start_console
-
     env = kefu_env(tickets_url, tmp_path, KEFU_RASA_PORT=str(rasa_api.port), KEFU_RASA_TOKEN=rasa_api.token,
                    KEFU_CONSOLE_SECURE_COOKIES="true")
     other = start_console(env, tmp_path / "console.log")
@@ -115,31 +117,24 @@ def test_chinese_and_english_ui(console):
 
 
 def test_agents_cli_refuses_bad_input(console):
-    import subprocess
-    import sys
-
-    from kefu.config import PROJECT_ROOT
-
     for args, password in [
         (["--name", "x y", "--role", "agent"], PASSWORD),
         (["--name", "carl", "--role", "agent", "--groups", "Cards;DROP"], PASSWORD),
         (["--name", "carl", "--role", "agent"], "short"),
         (["--name", "alice", "--role", "agent"], PASSWORD),  # exists, no --replace
     ]:
-        proc = subprocess.run([sys.executable, "-m", "kefu", "agents", "add", *args, "--password-stdin"],
+        proc = subprocess.run([sys.executable, "-m", "ops", "agents", "add", *args, "--password-stdin"],
                               input=password + "\n", env=console.env, cwd=PROJECT_ROOT, capture_output=True,
                               text=True, timeout=60)
         assert proc.returncode == 2, (args, proc.stdout, proc.stderr)
         assert "Traceback" not in proc.stderr
-    listed = subprocess.run([sys.executable, "-m", "kefu", "agents", "list"], env=console.env, cwd=PROJECT_ROOT,
+    listed = subprocess.run([sys.executable, "-m", "ops", "agents", "list"], env=console.env, cwd=PROJECT_ROOT,
                             capture_output=True, text=True, timeout=60)
     assert "alice\tagent\tcards,payments" in listed.stdout
     assert "carl" not in listed.stdout
 
 
 def test_sessions_survive_a_console_restart(console, tmp_path):
-    from tests.handoff.console_fixtures import start_console
-
     client = login(console, "alice")
     other = start_console(console.env, tmp_path / "restart.log")
     try:

@@ -6,15 +6,21 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import shutil
+import time
 import uuid
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
+import psycopg
 import pytest
 
+from analytics.loader import EVENTS_DDL
 from handoff.tickets import TicketStore
+from tests.analytics.conftest import insert_events
+from tests.analytics.fixture_data import bot, user
 from tests.handoff import console_fixtures
 from tests.handoff.console_fixtures import PASSWORD
+from tests.kefu.plan_fixtures import archive_model, tiny_model
 
 console = console_fixtures.console
 rasa_api = console_fixtures.rasa_api
@@ -29,7 +35,7 @@ XSS = '<img src=x onerror="window.__xss=1"><script>window.__xss=2</script>'
 def browser() -> Iterator[Any]:
     if not Path(CHROMIUM).exists():
         pytest.skip("chromium is not installed: run scripts/install-browser as root (apt-get install chromium)")
-    from playwright.sync_api import sync_playwright
+    from playwright.sync_api import sync_playwright  # lazy: optional, only where Chromium is installed
 
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, headless=True)
@@ -98,14 +104,6 @@ def test_hostile_text_is_shown_as_text_and_english_ui_works(console, tickets_url
 
 def test_supervisor_sees_the_live_figures(console, tickets_url, browser):
     """The supervisor view renders the report's metrics of the window (one bot-only conversation → 100 %)."""
-    import time
-
-    import psycopg
-
-    from analytics.loader import EVENTS_DDL
-    from tests.analytics.conftest import insert_events
-    from tests.analytics.fixture_data import bot, user
-
     with psycopg.connect(tickets_url, autocommit=True) as conn:
         conn.execute(EVENTS_DDL)
     now = time.time()
@@ -125,8 +123,6 @@ def test_supervisor_sees_the_live_figures(console, tickets_url, browser):
 
 def test_supervisor_sees_the_routing_thresholds(console, browser):
     """The thresholds panel (Chinese UI) renders the plan of the console's model: a tiny trained IntentModel."""
-    from tests.kefu.plan_fixtures import archive_model, tiny_model
-
     model = tiny_model()
     path = Path(console.env["KEFU_MODEL_DIR"]) / "kefu.tar.gz"
     path.unlink(missing_ok=True)

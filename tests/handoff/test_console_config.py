@@ -7,9 +7,9 @@ import sys
 
 import pytest
 
-from handoff.console.__main__ import console_config
 from kefu.config import PROJECT_ROOT, load_settings
 from kefu.errors import ConfigError
+from ops.console import console_config
 
 
 def settings(tmp_path, **env):
@@ -54,6 +54,6 @@ def test_missing_or_bad_settings_name_the_variable(tmp_path, env, match):
 def test_console_process_exits_2_with_a_clear_message(tmp_path):
     env = {"PATH": "/usr/bin:/bin", "KEFU_VAR_DIR": str(tmp_path), "KEFU_POSTGRES_URL": "postgresql://db/x",
            "KEFU_HANDOFF_ADAPTER": "chatwoot"}
-    proc = subprocess.run([sys.executable, "-m", "handoff.console"], env=env, cwd=PROJECT_ROOT, capture_output=True,
+    proc = subprocess.run([sys.executable, "-m", "ops.console"], env=env, cwd=PROJECT_ROOT, capture_output=True,
                           text=True, timeout=60)
     assert proc.returncode == 2 and "KEFU_CHATWOOT_URL" in proc.stderr and "Traceback" not in proc.stderr

@@ -15,12 +15,12 @@ import psycopg
 import pytest
 import requests
 
-from analytics.live import parse_window
+from analytics.live import ReportFigures, parse_window
 from analytics.loader import EVENTS_DDL
 from handoff.console.live import LiveCache
 from handoff.tickets import TicketStore
+from kefu.domain import domain_intents
 from kefu.errors import BadInput
-from ops.iterate.intents import domain_intents
 from ops.iterate.proposals import Proposals, collect_corrections
 from tests.analytics.conftest import insert_events, insert_tickets
 from tests.analytics.fixture_data import action, bot, session, user
@@ -142,6 +142,16 @@ def test_window_parsing_and_cache_sharing():
 
     calls, results = asyncio.run(many_pollers())
     assert calls == 1 and all(r == {"n": 1} for r in results)
+
+
+def test_the_consoles_live_provider_names_windows_like_the_report():
+    """`ops.console` hands the console `ReportFigures`: the same canonical windows, the same 400s."""
+    provider = ReportFigures()
+    assert provider.window_name(None) == "24h" and provider.window_name(" 7D ") == "7d"
+    assert provider.window_name("today") == "today"
+    for bad in BAD_WINDOWS:
+        with pytest.raises(BadInput):
+            provider.window_name(bad)
 
 
 async def _ticket_with_customer_text(url: str, text: str, queue: str = "cards") -> str:

@@ -10,10 +10,10 @@ from pathlib import Path
 import pytest
 import requests
 
-from handoff.console.__main__ import console_config
 from handoff.console.plan import plan_summary
 from kefu.config import load_settings
-from ops.modelbuild import model_path
+from kefu.modelplan import model_path
+from ops.console import console_config
 from tests.handoff import console_fixtures
 from tests.handoff.console_fixtures import login
 from tests.kefu.plan_fixtures import archive_model, archive_without_plan, tiny_model

@@ -2,7 +2,7 @@ from pathlib import Path
 
 import pytest
 
-from kefu.config import load_settings, read_env_file, redact_url
+from kefu.config import load_settings, read_env_file
 from kefu.errors import ConfigError
 
 
@@ -44,9 +44,3 @@ def test_malformed_env_file_names_the_line(tmp_path):
     with pytest.raises(ConfigError, match=r"\.env:2"):
         read_env_file(env_file)
     assert read_env_file(Path(tmp_path / "absent")) == {}
-
-
-def test_redact_url():
-    assert redact_url("redis://:pw@localhost:6379/2") == "redis://:***@localhost:6379/2"
-    assert redact_url("postgresql://postgres@localhost/kefu") == "postgresql://postgres@localhost/kefu"
-    assert redact_url(None) == ""

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from ops import cli
 from kefu.errors import BadInput
 from kefu.lexicon import JIEBA_DIR, KNOWLEDGE_DIR, OUTPUT_NAME, collect_terms, tokenizer_for, write_lexicon
+from ops import cli
 
 
 @pytest.fixture()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from kefu.dburl import DatabaseURL
 from knowledge.errors import BadInput, NotFound, ValidationFailed
 from knowledge.faq import FaqEntry, open_faq_store, parse_entries
 from knowledge.urls import StoreURL
@@ -40,6 +41,17 @@ def store(fresh_db_url, kb_embedder):
 def test_url_repr_hides_password():
     url = StoreURL.parse("postgresql://kefu:s3cret@db.example:5432/kefu")
     assert "s3cret" not in repr(url) and "s3cret" not in str(url)
+
+
+def test_store_urls_are_database_urls_shown_redacted():
+    configured = DatabaseURL("postgresql://kefu:s3cret@db.example:5432/kefu?kb_vector=array")
+    url = StoreURL.parse(configured)
+    assert isinstance(url, DatabaseURL) and url == configured and url.raw == str(configured)
+    assert str(url) == configured.redacted and url.options == {"kb_vector": "array"}
+    with pytest.raises(BadInput, match="bad port in store URL"):
+        StoreURL.parse("falkordb://h:99999/kefu")
+    with pytest.raises(BadInput, match="not a store URL"):
+        StoreURL.parse("db.example:5432")
 
 
 def test_schema_is_created_and_upserts_are_idempotent(store):

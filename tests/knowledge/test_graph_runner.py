@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from kefu.config import load_settings
-from ops.runner import Stack
 from knowledge.graph import open_graph
+from ops.runner import Stack
 from tests.servers import free_port
 
 

@@ -7,8 +7,8 @@ import json
 import pytest
 import yaml
 
-from ops.cli import main
 from knowledge.loader import load_seed
+from ops.cli import main
 from tests.knowledge.conftest_kb import write_faq
 
 ROWS = [

@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 from rasa_sdk.executor import CollectingDispatcher
 
-from actions.faq import ActionAnswerFaq, set_knowledge_service
+from actions.faq import ActionAnswerFaq
+from actions.services import Services, use_services
 from kefu.pgserver import EmbeddedPostgres, ensure_database, with_database
 from knowledge.cache import AnswerCache
 from knowledge.errors import StoreUnavailable
@@ -32,29 +33,28 @@ async def test_store_killed_mid_conversation_then_recovers(own_server, kb_embedd
     store = open_faq_store(url, embedder=kb_embedder, timeout=2.0)
     store.upsert([FaqEntry("t-card-lost-zh", "zh", "银行卡丢了怎么办？", "请立即在手机银行挂失。")])
     service = KnowledgeService(faq=store, cache=AnswerCache(None))
-    set_knowledge_service(service)
-    try:
-        tracker = make_tracker("freeze_card", text="银行卡丢了怎么办")
-        d = CollectingDispatcher()
-        events = await ActionAnswerFaq().run(d, tracker, DOMAIN)
-        assert d.messages[0]["text"] == "请立即在手机银行挂失。"
-        assert events[0]["value"] == "faq"
+    with use_services(Services(knowledge=service)):
+        try:
+            tracker = make_tracker("freeze_card", text="银行卡丢了怎么办")
+            d = CollectingDispatcher()
+            events = await ActionAnswerFaq().run(d, tracker, DOMAIN)
+            assert d.messages[0]["text"] == "请立即在手机银行挂失。"
+            assert events[0]["value"] == "faq"
 
-        server.stop()  # PostgreSQL goes away mid-conversation
-        with pytest.raises(StoreUnavailable):
-            store.search("银行卡丢了怎么办")
-        d = CollectingDispatcher()
-        events = await ActionAnswerFaq().run(d, tracker, DOMAIN)
-        assert d.messages[0]["response"] == "utter_faq_freeze_card"  # the written answer, no exception
-        assert events[0]["value"] is None and events[1]["value"] == 0.0
-        d = CollectingDispatcher()
-        await ActionAnswerFaq().run(d, make_tracker("unknown_intent", text="银行卡丢了怎么办"), DOMAIN)
-        assert d.messages[0]["response"] == "utter_kb_unavailable"
+            server.stop()  # PostgreSQL goes away mid-conversation
+            with pytest.raises(StoreUnavailable):
+                store.search("银行卡丢了怎么办")
+            d = CollectingDispatcher()
+            events = await ActionAnswerFaq().run(d, tracker, DOMAIN)
+            assert d.messages[0]["response"] == "utter_faq_freeze_card"  # the written answer, no exception
+            assert events[0]["value"] is None and events[1]["value"] == 0.0
+            d = CollectingDispatcher()
+            await ActionAnswerFaq().run(d, make_tracker("unknown_intent", text="银行卡丢了怎么办"), DOMAIN)
+            assert d.messages[0]["response"] == "utter_kb_unavailable"
 
-        server.start()  # back on the same data directory
-        d = CollectingDispatcher()
-        events = await ActionAnswerFaq().run(d, tracker, DOMAIN)
-        assert d.messages[0]["text"] == "请立即在手机银行挂失。" and events[0]["value"] == "faq"
-    finally:
-        set_knowledge_service(None)
-        store.close()
+            server.start()  # back on the same data directory
+            d = CollectingDispatcher()
+            events = await ActionAnswerFaq().run(d, tracker, DOMAIN)
+            assert d.messages[0]["text"] == "请立即在手机银行挂失。" and events[0]["value"] == "faq"
+        finally:
+            store.close()

@@ -7,8 +7,8 @@ import time
 
 import redis
 
-from ops.celery_app import app
 from kefu.errors import StoreUnavailable
+from ops.celery_app import app
 
 
 def _client() -> redis.Redis:

@@ -18,14 +18,14 @@ import psycopg
 import pytest
 from psycopg.types.json import Jsonb
 
-from ops import cli
 from kefu.errors import BadInput, NotFound
+from kefu.pgserver import ensure_database, with_database
+from ops import cli
 from ops.iterate.loop import IterationConfig, rollback, run_iteration
 from ops.iterate.proposals import Proposals
 from ops.iterate.registry import Registry
 from ops.iterate.scoring import compare, score
 from ops.iterate.serving import NLU_ONLY, Serving, file_sha256, install, training_type
-from kefu.pgserver import ensure_database, with_database
 from tests.servers import drop_database, free_port
 
 DATA = Path(__file__).parent / "data" / "iterate"
@@ -124,7 +124,7 @@ def test_whole_loop_refuses_worse_promotes_better_and_rolls_back(
     tickets_db: str, tmp_path: Path, caplog: pytest.LogCaptureFixture, capsys: pytest.CaptureFixture,
     rasa_model_api: RasaModelApi, monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    caplog.set_level(logging.INFO, logger="ops.iterate")
+    caplog.set_level(logging.INFO, logger="kefu.iterate")
     reg_dir = tmp_path / "registry"
     served = tmp_path / "serve" / "kefu.tar.gz"
     cfg = IterationConfig(registry=reg_dir, config=DATA / "config.yml", data=[DATA / "nlu.yml"],
@@ -195,7 +195,7 @@ def test_whole_loop_refuses_worse_promotes_better_and_rolls_back(
     back = rollback(cfg, "v0003")  # and forward again through the library call, into cfg's served path
     assert back["current"] == "v0003" and file_sha256(served) == archive_hash("v0003")
     assert rollback(cfg)["current"] == "v0001" and file_sha256(served) == archive_hash("v0001")
-    log = [r.getMessage() for r in caplog.records if r.name == "ops.iterate"]
+    log = [r.getMessage() for r in caplog.records if r.name == "kefu.iterate"]
     print("\n".join(log))
     assert any(m.startswith("refuse v0002") for m in log) and any(m.startswith("promote v0003 over v0001") for m in log)
     (tmp_path.parent / "iterate_log.txt").write_text("\n".join(log), encoding="utf-8")
@@ -249,7 +249,7 @@ def _archive(path: Path, training_type_value: int | None, payload: bytes = b"wei
 def test_install_is_atomic_tolerates_a_down_server_and_keeps_dialogue_models(
     tmp_path: Path, rasa_model_api: RasaModelApi, caplog: pytest.LogCaptureFixture
 ) -> None:
-    caplog.set_level(logging.WARNING, logger="ops.iterate")
+    caplog.set_level(logging.WARNING, logger="kefu.iterate")
     served = tmp_path / "models" / "kefu.tar.gz"
     full = _archive(tmp_path / "a" / "full.tar.gz", 3, b"full model")
     nlu = _archive(tmp_path / "a" / "nlu.tar.gz", NLU_ONLY, b"nlu model")

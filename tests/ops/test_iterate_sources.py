@@ -15,13 +15,13 @@ from typing import Any, Iterator, Optional
 
 import pytest
 
-from ops import cli
 from kefu.config import load_settings
 from kefu.errors import BadInput
+from kefu.pgserver import ensure_database, with_database
+from ops import cli
 from ops.iterate.loop import IterationConfig, collect
 from ops.iterate.proposals import MAX_TEXT, Proposals
 from ops.iterate.sources import MAX_KB_EXAMPLES, collect_knowledge, faq_candidates
-from kefu.pgserver import ensure_database, with_database
 from tests.servers import drop_database
 
 DATA = Path(__file__).parent / "data" / "iterate"
@@ -253,7 +253,7 @@ def test_approved_knowledge_review_items_are_proposed(kb: tuple[Any, Any, str], 
     assert texts[:3] == ["pay with my watch", "can my watch pay at shops", "How do I pay with my watch?"]
     assert len(texts) == len(set(t.lower() for t in texts)) <= MAX_KB_EXAMPLES  # deduplicated, capped
     assert not any("[" in t or len(t) > MAX_TEXT for t in texts)  # hostile / oversized members skipped
-    from handoff.routing_config import load_routing
+    from kefu.routing.settings import load_routing
 
     everything = sorted(load_routing(ROUTING).faq_intents)
     assert all(p["intent"] is None and p["candidates"] == everything for p in watch)  # from-tickets: no group

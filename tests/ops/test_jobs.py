@@ -14,8 +14,8 @@ from typing import Iterator
 import pytest
 import redis
 
-from ops import cli
 from kefu.config import PROJECT_ROOT
+from ops import cli
 from ops.jobs import runs
 from ops.jobs.broker import LocalRedis, redis_server_binary, wait_ready
 

@@ -32,7 +32,7 @@ def test_ctrl_c_stops_everything(tmp_path):
         KEFU_CONSOLE_PORT=str(free_port()), KEFU_GRAPH_PORT=str(free_port()), PYTHONUNBUFFERED="1",
     )
     proc = subprocess.Popen(
-        [sys.executable, "-m", "kefu", "run"], cwd=PROJECT_ROOT, env=env, stdout=subprocess.PIPE,
+        [sys.executable, "-m", "ops", "run"], cwd=PROJECT_ROOT, env=env, stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT, text=True, start_new_session=True,
     )
     output: list[str] = []

@@ -11,11 +11,12 @@ from pathlib import Path
 
 import pytest
 
-from ops import cli, modelbuild
 from kefu.config import PROJECT_ROOT, load_settings
 from kefu.intent_head import json_safe
-from kefu.thresholds import MAX_PLAN_BYTES, format_plan
-from ops.thresholds_cli import NoPlan, load_model_plan, summary_line
+from kefu.modelplan import load_model_plan
+from kefu.thresholds import MAX_PLAN_BYTES, NoPlan, format_plan
+from ops import cli, modelbuild
+from ops.modelbuild import summary_line
 from tests.kefu.plan_fixtures import NODE, archive_model, archive_without_plan, tiny_model, write_archive
 
 
@@ -131,7 +132,7 @@ def test_unpacked_model_directory(model, tmp_path, capsys):
 
 def test_the_command_exits_1_without_a_traceback(tmp_path):
     missing = tmp_path / "nope.tar.gz"
-    proc = subprocess.run([sys.executable, "-m", "kefu", "thresholds", "--model", str(missing)], cwd=PROJECT_ROOT,
+    proc = subprocess.run([sys.executable, "-m", "ops", "thresholds", "--model", str(missing)], cwd=PROJECT_ROOT,
                           capture_output=True, text=True, timeout=120)
     assert proc.returncode == 1 and "Traceback" not in proc.stderr
     assert f"{missing}: no such model file" in proc.stderr

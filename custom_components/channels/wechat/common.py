@@ -16,6 +16,8 @@ from xml.etree.ElementTree import ParseError
 
 from defusedxml import DefusedXmlException
 from defusedxml.ElementTree import fromstring
+from wechatpy import crypto as mp_crypto
+from wechatpy.enterprise import crypto as wecom_crypto
 
 from kefu.errors import BadInput, ConfigError
 
@@ -88,15 +90,12 @@ class Envelope:
     """
 
     def __init__(self, token: str, encoding_aes_key: str, receive_id: str, enterprise: bool) -> None:
-        if enterprise:
-            from wechatpy.enterprise.crypto import PrpCrypto, WeChatCrypto
-        else:
-            from wechatpy.crypto import PrpCrypto, WeChatCrypto
+        module = wecom_crypto if enterprise else mp_crypto
         try:
-            self._crypto = WeChatCrypto(token, encoding_aes_key, receive_id)
+            self._crypto = module.WeChatCrypto(token, encoding_aes_key, receive_id)
         except (AssertionError, ValueError) as exc:
             raise ConfigError("EncodingAESKey must be 43 base64 characters") from exc
-        self._prp = PrpCrypto
+        self._prp = module.PrpCrypto
         self.token = token
 
     def __repr__(self) -> str:

@@ -21,16 +21,17 @@ import logging
 from typing import Any, Mapping, Optional
 
 from rasa.core.channels.channel import CollectingOutputChannel, UserMessage
+from rasa.shared.core.events import ConversationResumed
 from sanic.request import Request
 
 from custom_components.channels.rest import max_message_chars
 from custom_components.channels.wechat.api import SERVICE_STATE_HUMAN
 from custom_components.channels.wechat.base import DEDUP_TTL_S, POLITE_MEDIA, OnNewMessage, setting
 from custom_components.channels.wechat.common import resolve_option
-from custom_components.channels.wechat.state import tracker_db_url
 from custom_components.channels.wechat.state_pg import KfCursorStore
 from custom_components.channels.wechat.wecom import WeComInput
 from kefu.config import load_settings
+from kefu.dburl import tracker_database_url
 from kefu.errors import ConfigError, KefuError
 
 log = logging.getLogger(__name__)
@@ -71,7 +72,7 @@ class WeChatKfInput(WeComInput):
     @property
     def cursors(self) -> KfCursorStore:
         if self._cursors is None:
-            url = tracker_db_url(load_settings())
+            url = tracker_database_url(load_settings())
             if not url:
                 raise ConfigError("wechat_kf: the sync_msg cursor needs KEFU_POSTGRES_URL (the tracker database)")
             self._cursors = KfCursorStore(url)
@@ -170,8 +171,6 @@ class WeChatKfInput(WeComInput):
         processor = getattr(agent, "processor", None)
         if processor is None:
             return
-        from rasa.shared.core.events import ConversationResumed
-
         async with agent.lock_store.lock(sender_id):
             tracker = await processor.get_tracker(sender_id)
             if tracker.is_paused():

@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import importlib
 from abc import ABC, abstractmethod
-from typing import Optional, Protocol
+from typing import Optional, Protocol, Union
 
-from kefu.config import Settings, redact_url
+from kefu.config import Settings
+from kefu.dburl import DatabaseURL, redact, tracker_database_url
 from kefu.errors import ConfigError
 
 BACKENDS = {
@@ -36,11 +37,11 @@ class KeyValue(Protocol):
 class ChannelState(ABC):
     """Expiring string keys. Every method raises StoreUnavailable when the server is down."""
 
-    def __init__(self, url: str) -> None:
-        self.url = url
+    def __init__(self, url: Union[str, DatabaseURL]) -> None:
+        self.url = str(url)
 
     def __repr__(self) -> str:
-        return f"{type(self).__name__}({redact_url(self.url)!r})"
+        return f"{type(self).__name__}({redact(self.url)!r})"
 
     @abstractmethod
     async def claim(self, key: str, value: str, ttl_s: int) -> bool:
@@ -62,28 +63,16 @@ class ChannelState(ABC):
         """Release connections."""
 
 
-def tracker_db_url(settings: Settings) -> Optional[str]:
-    """The tracker's PostgreSQL database (the one the runner uses), if configured."""
-    if not settings.postgres_url:
-        return None
-    from urllib.parse import urlsplit
-
-    from kefu.pgserver import with_database
-
-    url = settings.postgres_url
-    return url if urlsplit(url).path.strip("/") else with_database(url, settings.database)
-
-
 def state_url(settings: Settings) -> str:
     """Redis when configured, else the tracker's PostgreSQL."""
-    url = settings.redis_url or tracker_db_url(settings)
+    url = settings.redis_url or tracker_database_url(settings)
     if not url:
         raise ConfigError("WeChat channels need KEFU_REDIS_URL or KEFU_POSTGRES_URL for shared state")
-    return url
+    return str(url)
 
 
-def open_state(url: str) -> ChannelState:
-    scheme = url.split(":", 1)[0].lower()
+def open_state(url: Union[str, DatabaseURL]) -> ChannelState:
+    scheme = str(url).split(":", 1)[0].lower()
     if scheme not in BACKENDS:
         raise ConfigError(f"no channel-state backend for scheme {scheme!r}")
     module, _, name = BACKENDS[scheme].partition(":")

@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import random
 from contextlib import asynccontextmanager
-from typing import Any, AsyncIterator, Optional
+from typing import Any, AsyncIterator, Optional, Union
+
+import psycopg
 
 from custom_components.channels.wechat.state import ChannelState
-from kefu.config import redact_url
+from kefu.dburl import DatabaseURL, redact
 from kefu.errors import StoreUnavailable
 
 STATE_DDL = """
@@ -29,18 +31,14 @@ CREATE TABLE IF NOT EXISTS kefu_kf_cursor (
 
 
 async def _connect(url: str) -> Any:
-    import psycopg
-
     try:
         return await psycopg.AsyncConnection.connect(url, autocommit=True, connect_timeout=5)
     except psycopg.Error as exc:
-        raise StoreUnavailable(f"PostgreSQL at {redact_url(url)} is unavailable") from exc
+        raise StoreUnavailable(f"PostgreSQL at {redact(url)} is unavailable") from exc
 
 
 async def _ensure(conn: Any, ddl: str) -> None:
     """CREATE TABLE IF NOT EXISTS, tolerating the race of two processes creating it at once."""
-    import psycopg
-
     try:
         await conn.execute(ddl)
     except (psycopg.errors.UniqueViolation, psycopg.errors.DuplicateTable):
@@ -48,14 +46,12 @@ async def _ensure(conn: Any, ddl: str) -> None:
 
 
 class PostgresState(ChannelState):
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: Union[str, DatabaseURL]) -> None:
         super().__init__(url)
         self._migrated = False
 
     @asynccontextmanager
     async def _conn(self) -> AsyncIterator[Any]:
-        import psycopg
-
         conn = await _connect(self.url)
         try:
             if not self._migrated:
@@ -63,7 +59,7 @@ class PostgresState(ChannelState):
                 self._migrated = True
             yield conn
         except psycopg.Error as exc:  # connection lost, timeouts, permissions: not the caller's fault
-            raise StoreUnavailable(f"PostgreSQL at {redact_url(self.url)} failed") from exc
+            raise StoreUnavailable(f"PostgreSQL at {redact(self.url)} failed") from exc
         finally:
             await conn.close()
 
@@ -121,11 +117,11 @@ class CursorLease:
 class KfCursorStore:
     """`sync_msg` cursors in PostgreSQL, one sync per kf account at a time across processes."""
 
-    def __init__(self, url: str) -> None:
-        self.url = url
+    def __init__(self, url: Union[str, DatabaseURL]) -> None:
+        self.url = str(url)
 
     def __repr__(self) -> str:
-        return f"KfCursorStore({redact_url(self.url)!r})"
+        return f"KfCursorStore({redact(self.url)!r})"
 
     @asynccontextmanager
     async def lease(self, open_kfid: str) -> AsyncIterator[CursorLease]:

@@ -2,29 +2,29 @@
 
 from __future__ import annotations
 
-from typing import Any, Optional
+from typing import Any, Optional, Union
+
+import redis
+import redis.asyncio as aioredis
 
 from custom_components.channels.wechat.state import ChannelState
+from kefu.dburl import DatabaseURL
 from kefu.errors import StoreUnavailable
 
 PREFIX = "kefu:channel:"
 
 
 class RedisState(ChannelState):
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: Union[str, DatabaseURL]) -> None:
         super().__init__(url)
         self._client: Any = None
 
     def _redis(self) -> Any:
         if self._client is None:
-            import redis.asyncio as aioredis
-
             self._client = aioredis.Redis.from_url(self.url, socket_timeout=5, socket_connect_timeout=5)
         return self._client
 
     async def _call(self, method: str, *args: Any, **kwargs: Any) -> Any:
-        import redis
-
         try:
             return await getattr(self._redis(), method)(*args, **kwargs)
         except (redis.ConnectionError, redis.TimeoutError, OSError) as exc:

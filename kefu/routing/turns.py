@@ -1,25 +1,25 @@
-"""Reading a conversation's events (Rasa's JSON event dicts) for routing and the ticket, Rasa-free.
+"""Reading a conversation's events (Rasa's JSON event dicts) for routing, Rasa-free.
 
 Both the Rasa server (policy: `event.as_dict()`) and the action server (rasa-sdk trackers
-hold dicts already) pass the same shape, so the unclear-turn count, the rating question
-and the ticket's transcript are computed one way.
+hold dicts already) pass the same shape, so the unclear-turn count, the turn a routing
+record belongs to, and the rating question are computed one way (`turn_signals`).
 """
 
 from __future__ import annotations
 
 import re
 import unicodedata
-from typing import Any, Iterable, Mapping, Optional
+from typing import Any, Iterable, Mapping, Optional, Sequence
 
-from handoff.routing import TurnSignals, clean_sentiment, is_unclear, to_float
-from handoff.routing_config import RoutingConfig
+from kefu.contracts import TurnRef, to_float
+from kefu.routing.decision import TurnSignals, is_unclear
+from kefu.routing.settings import RoutingConfig
 
 RATING_QUESTION = "utter_ask_rating"
 # events after which earlier turns no longer count (a new session, the end of a human handoff)
 BOUNDARIES = frozenset({"session_started", "resume", "restart"})
 SKIPPED_ACTIONS = frozenset({"action_listen", "action_extract_slots", "action_session_start"})
-TRANSCRIPT_TURNS = 20
-TRANSCRIPT_CHARS = 1000
+SIGNAL_SLOTS = ("frustration", "sentiment", "kb_source", "kb_confidence")
 
 _CHINESE_DIGITS = {"一": 1, "二": 2, "两": 2, "三": 3, "四": 4, "五": 5}
 _RATING = re.compile(
@@ -29,6 +29,22 @@ _RATING = re.compile(
 
 def _parse(event: Mapping[str, Any]) -> Mapping[str, Any]:
     return event.get("parse_data") or {}
+
+
+def latest_user(events: Sequence[Mapping[str, Any]]) -> Optional[Mapping[str, Any]]:
+    """The latest user event, or None."""
+    return next((e for e in reversed(events) if e.get("event") == "user"), None)
+
+
+def latest_turn(events: Iterable[Mapping[str, Any]]) -> Optional[TurnRef]:
+    """Which user message the conversation is at: its message id and timestamp (None before any)."""
+    event = latest_user(list(events))
+    if event is None:
+        return None
+    message_id, timestamp = event.get("message_id"), to_float(event.get("timestamp"))
+    if not isinstance(message_id, str) and timestamp is None:
+        return None
+    return {"message_id": message_id if isinstance(message_id, str) else None, "timestamp": timestamp}
 
 
 def _before_latest_user(events: list[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
@@ -84,46 +100,19 @@ def parse_rating(text: Any) -> Optional[int]:
     return _CHINESE_DIGITS.get(digit) or int(digit)
 
 
-def transcript(events: Iterable[Mapping[str, Any]], limit: int = TRANSCRIPT_TURNS) -> list[dict[str, Any]]:
-    """The last `limit` customer and bot messages, each cut to TRANSCRIPT_CHARS characters."""
-    lines: list[dict[str, Any]] = []
-    for event in events:
-        kind = event.get("event")
-        text = event.get("text")
-        if kind not in ("user", "bot") or not isinstance(text, str) or not text.strip():
-            continue
-        lines.append(
-            {
-                "role": "customer" if kind == "user" else "bot",
-                "text": text[:TRANSCRIPT_CHARS],
-                "ts": to_float(event.get("timestamp")) or 0.0,
-            }
-        )
-    return lines[-limit:]
-
-
-def intent_ranking(parse_data: Mapping[str, Any], limit: int = 5) -> list[dict[str, Any]]:
-    ranking = parse_data.get("intent_ranking") or []
-    return [
-        {"name": str(r.get("name")), "confidence": round(to_float(r.get("confidence")) or 0.0, 4)}
-        for r in ranking[:limit]
-        if isinstance(r, Mapping)
-    ]
-
-
-def sentiment_trend(events: Iterable[Mapping[str, Any]], limit: int = TRANSCRIPT_TURNS) -> list[dict[str, Any]]:
-    """Per customer turn: the sentiment label and score NLU gave it (neutral when unknown)."""
-    trend: list[dict[str, Any]] = []
-    for event in events:
-        if event.get("event") != "user":
-            continue
-        sentiment = clean_sentiment(_parse(event).get("sentiment")) or {}
-        trend.append(
-            {
-                "label": sentiment.get("label", "neutral"),
-                "score": to_float(sentiment.get("score")) or 0.0,
-                "intensity": sentiment.get("intensity") or "none",
-                "ts": to_float(event.get("timestamp")) or 0.0,
-            }
-        )
-    return trend[-limit:]
+def turn_signals(
+    parse_data: Mapping[str, Any],
+    slots: Mapping[str, Any],
+    events: Iterable[Mapping[str, Any]],
+    config: RoutingConfig,
+    in_form: bool,
+) -> TurnSignals:
+    """The signals of the latest user turn, from its parse data, the slots and the events before it."""
+    events = list(events)
+    return TurnSignals.from_parse(
+        parse_data,
+        {name: slots.get(name) for name in SIGNAL_SLOTS if name in slots},
+        unclear_before=unclear_before(events, config),
+        in_form=in_form,
+        turn=latest_turn(events),
+    )

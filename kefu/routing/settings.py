@@ -15,8 +15,8 @@ from typing import Any, Mapping, Optional
 
 import yaml
 
-from handoff.hours import Hours, Staffing
 from kefu.errors import ConfigError
+from kefu.routing.hours import Hours, Staffing
 from kefu.thresholds import Targets, parse_targets
 
 LEVELS = ("assist", "semi-auto", "full-auto")

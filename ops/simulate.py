@@ -21,6 +21,8 @@ import urllib.request
 from dataclasses import dataclass, field
 from typing import Any, Optional
 
+from analytics.database import tracker_database
+from handoff.tickets import TicketStore
 from kefu.config import Settings
 from kefu.errors import BadInput, StoreUnavailable
 
@@ -93,8 +95,6 @@ def send(base_url: str, sender: str, text: str, timeout: float = 60.0) -> list[d
 
 async def _play_agent(url: str, customers: list[Customer], result: SimulationResult) -> None:
     """Close each simulated conversation's open ticket as an agent and store the customer's rating."""
-    from handoff.tickets import TicketStore
-
     store = TicketStore(url)
     await store.open()
     try:
@@ -153,8 +153,6 @@ def main(args: argparse.Namespace, settings: Settings) -> int:
     if args.no_agents:
         result = simulate(base, args.customers, args.seed, pause=args.pause)
     else:
-        from analytics.database import tracker_database
-
         with tracker_database(settings) as url:
             result = simulate(base, args.customers, args.seed, url, pause=args.pause)
     print(f"simulated {result.customers} customers, {result.messages} messages, {result.replies} replies, "

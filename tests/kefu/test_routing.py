@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 from datetime import datetime, timezone
 from pathlib import Path
@@ -9,12 +10,12 @@ from pathlib import Path
 import pytest
 import yaml
 
-from handoff.hours import Hours, Staffing, wait_minutes
-from handoff.queues import handoff_response, plan_handoff
-from handoff.routing import TurnSignals, decide, is_unclear, with_capacity
-from handoff.routing_config import load_routing, parse_routing
 from kefu.config import PROJECT_ROOT
 from kefu.errors import ConfigError
+from kefu.routing.decision import RouteDecision, TurnSignals, decide, is_unclear, with_capacity
+from kefu.routing.hours import Hours, Staffing, wait_minutes
+from kefu.routing.queues import handoff_response, plan_handoff
+from kefu.routing.settings import load_routing, parse_routing
 
 ROUTING = PROJECT_ROOT / "data" / "routing.yml"
 # Wednesday 2026-11-25 11:00 in Shanghai (03:00 UTC): every queue is open
@@ -305,3 +306,22 @@ def test_hours_and_wait_estimates():
 def test_handoff_responses_exist_for_every_reason():
     assert plan_handoff("insult").queue == "senior" and plan_handoff("ask_human").reason == "explicit_request"
     assert handoff_response("angry") == "utter_handoff_senior" and handoff_response("whatever") == "utter_handoff"
+
+
+TURN = {"message_id": "m1", "timestamp": 1_700_000_000.5}
+
+
+def test_a_record_rebuilds_its_decision_only_for_its_own_turn(config):
+    signals = TurnSignals("check_balance", 0.8, turn=TURN)
+    decision = decide(signals, config, now=NIGHT)  # a callback: priority is the original reason's
+    assert decision.record["turn"] == TURN and decision.record["priority"] == decision.priority == 30
+    again = RouteDecision.from_record(json.loads(json.dumps(decision.record)), dict(TURN))
+    assert again == decision
+    # another user message, no turn, or a record someone else wrote: decide again
+    assert RouteDecision.from_record(decision.record, {**TURN, "message_id": "m2"}) is None
+    assert RouteDecision.from_record(decision.record, {**TURN, "timestamp": 1.0}) is None
+    assert RouteDecision.from_record(decision.record, None) is None
+    assert RouteDecision.from_record(decide(turn("ask_human"), config, now=OPEN).record, TURN) is None  # turn None
+    for broken in ({"route": "moon"}, {"priority": "high"}, {"priority": True}, {"reason": None}, {"queue": 3}):
+        assert RouteDecision.from_record({**decision.record, **broken}, TURN) is None
+    assert RouteDecision.from_record("a string", TURN) is None and RouteDecision.from_record(None, TURN) is None

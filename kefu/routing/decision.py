@@ -1,22 +1,34 @@
 """One explainable routing decision per user turn (no Rasa imports).
 
-Inputs are plain values taken from the NLU parse and the slots (`TurnSignals`); the output
-(`RouteDecision`) says who answers — the bot, a skill group's specialists, the general
-queue, senior agents, a clarifying question, or a callback — and carries a JSON record
-of every number it looked at so an auditor can replay it. The Rasa policy and the
-handoff action both call `decide`, so they never disagree.
+Inputs are plain values taken from the NLU parse and the slots (`TurnSignals`, validated at
+the boundary by kefu.contracts); the output (`RouteDecision`) says who answers — the bot, a
+skill group's specialists, the general queue, senior agents, a clarifying question, or a
+callback — and carries a JSON record of every number it looked at so an auditor can replay
+it. RoutingPolicy decides once per turn and hands the record to the actions in the `routing`
+slot (`RouteDecision.from_record`); the actions decide themselves only when a rule, not the
+policy, sent the turn to them.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-import math
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any, Mapping, Optional
 
-from handoff.routing_config import GENERAL, SENIOR, RoutingConfig
+from kefu.contracts import (
+    SENTIMENT_LABELS,
+    IntentThresholds,
+    OutOfScope,
+    RankedIntent,
+    RoutingRecord,
+    Sentiment,
+    TurnRef,
+    read_parse,
+    to_float,
+)
+from kefu.routing.settings import GENERAL, SENIOR, RoutingConfig
 
 audit_log = logging.getLogger("kefu.routing.audit")
 
@@ -24,50 +36,7 @@ ROUTES = ("bot", "specialist", "human", "senior", "clarify", "callback")
 HUMAN_ROUTES = frozenset({"specialist", "human", "senior", "callback"})
 EXPLICIT = {"ask_human": "explicit_request", "complain": "complaint"}
 ANGRY_INTENTS = frozenset({"insult"})
-
-
-def to_float(value: Any) -> Optional[float]:
-    """Slot and parse values arrive untyped: keep finite numbers, drop the rest."""
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        return None
-    return number if math.isfinite(number) else None
-
-
-def clean_sentiment(value: Any) -> Optional[dict[str, Any]]:
-    """The sentiment interface's fields only, JSON-safe (a NaN score or odd types are dropped)."""
-    if not isinstance(value, Mapping):
-        return None
-    label = value.get("label")
-    if label not in ("positive", "neutral", "negative"):
-        return None
-    intensity = value.get("intensity")
-    signals = value.get("signals")
-    return {
-        "label": label,
-        "score": to_float(value.get("score")),
-        "intensity": intensity if intensity in ("none", "mild", "strong") else None,
-        "signals": [str(s)[:80] for s in signals[:10]] if isinstance(signals, list) else [],
-    }
-
-
-def clean_thresholds(value: Any) -> Optional[dict[str, Any]]:
-    """The classifier's thresholds for the predicted intent, when they are well-formed."""
-    if not isinstance(value, Mapping):
-        return None
-    auto, specialist = to_float(value.get("auto")), to_float(value.get("specialist"))
-    if auto is None or specialist is None or not 0.0 <= specialist <= auto <= 1.0:
-        return None
-    source = value.get("source")
-    return {"auto": auto, "specialist": specialist, "source": source if isinstance(source, str) else None}
-
-
-def clean_out_of_scope(value: Any) -> Optional[dict[str, Any]]:
-    if not isinstance(value, Mapping) or not isinstance(value.get("flagged"), bool):
-        return None
-    return {"score": to_float(value.get("score")), "threshold": to_float(value.get("threshold")),
-            "flagged": value["flagged"]}
+ROUTING_SLOT = "routing"  # the domain slot RoutingPolicy fills with its record for the actions
 
 
 @dataclass(frozen=True)
@@ -76,15 +45,16 @@ class TurnSignals:
 
     intent: Optional[str]
     confidence: float = 0.0
-    ranking: tuple = ()
-    sentiment: Optional[Mapping[str, Any]] = None
+    ranking: tuple[RankedIntent, ...] = ()
+    sentiment: Optional[Sentiment] = None
     frustration: Optional[float] = None
     kb_source: Optional[str] = None
     kb_confidence: Optional[float] = None
     unclear_before: int = 0  # unclear user turns in a row just before this one
     in_form: bool = False
-    thresholds: Optional[Mapping[str, Any]] = None  # the model's, for this intent (BertIntentClassifier)
-    out_of_scope: Optional[Mapping[str, Any]] = None  # {score, threshold, flagged} from the classifier
+    thresholds: Optional[IntentThresholds] = None  # the model's, for this intent (BertIntentClassifier)
+    out_of_scope: Optional[OutOfScope] = None  # {score, threshold, flagged} from the classifier
+    turn: Optional[TurnRef] = None  # the user message this is about (recorded, never decides)
 
     @classmethod
     def from_parse(
@@ -93,35 +63,33 @@ class TurnSignals:
         slots: Mapping[str, Any],
         unclear_before: int = 0,
         in_form: bool = False,
+        turn: Optional[TurnRef] = None,
     ) -> TurnSignals:
-        """Build from Rasa's parse data (`latest_message`) and the tracker's slots."""
-        intent = parse_data.get("intent") or {}
-        ranking = tuple(
-            {"name": str(r.get("name")), "confidence": round(to_float(r.get("confidence")) or 0.0, 4)}
-            for r in (parse_data.get("intent_ranking") or [])[:5]
-            if isinstance(r, Mapping)
-        )
-        sentiment = clean_sentiment(parse_data.get("sentiment"))
+        """Build from Rasa's parse data (`latest_message`, validated by kefu.contracts) and the tracker's slots."""
+        parse = read_parse(parse_data)
+        sentiment = parse["sentiment"]
         if sentiment is None:
             label = slots.get("sentiment")
-            sentiment = {"label": label} if label in ("positive", "neutral", "negative") else None
+            sentiment = {"label": label} if label in SENTIMENT_LABELS else None
+        kb_source = slots.get("kb_source")
         return cls(
-            intent=intent.get("name") if isinstance(intent, Mapping) else None,
-            confidence=to_float(intent.get("confidence") if isinstance(intent, Mapping) else None) or 0.0,
-            ranking=ranking,
-            sentiment=dict(sentiment) if sentiment else None,
+            intent=parse["intent"]["name"],
+            confidence=parse["intent"]["confidence"],
+            ranking=tuple(parse["intent_ranking"]),
+            sentiment=sentiment,
             frustration=to_float(slots.get("frustration")),
-            kb_source=slots.get("kb_source") if isinstance(slots.get("kb_source"), str) else None,
+            kb_source=kb_source if isinstance(kb_source, str) else None,
             kb_confidence=to_float(slots.get("kb_confidence")),
             unclear_before=max(0, int(unclear_before)),
             in_form=bool(in_form),
-            thresholds=clean_thresholds(parse_data.get("intent_thresholds")),
-            out_of_scope=clean_out_of_scope(parse_data.get("out_of_scope")),
+            thresholds=parse["intent_thresholds"],
+            out_of_scope=parse["out_of_scope"],
+            turn=turn,
         )
 
     @property
     def flagged_out_of_scope(self) -> bool:
-        return bool(self.out_of_scope and self.out_of_scope.get("flagged"))
+        return bool(self.out_of_scope and self.out_of_scope["flagged"])
 
 
 @dataclass(frozen=True)
@@ -129,12 +97,28 @@ class RouteDecision:
     route: str  # bot | specialist | human | senior | clarify | callback
     queue: Optional[str]
     reason: str
-    record: dict = field(default_factory=dict)
+    record: RoutingRecord = field(default_factory=dict)  # type: ignore[assignment]
     priority: int = 0
 
     @property
     def hands_over(self) -> bool:
         return self.route in HUMAN_ROUTES
+
+    @classmethod
+    def from_record(cls, value: Any, turn: Optional[TurnRef]) -> Optional[RouteDecision]:
+        """The decision a routing record describes, if it is well-formed and about `turn`.
+
+        The `routing` slot keeps its value across turns (and anyone with API access can set
+        it): a record of another user message, or a malformed one, is None — decide again.
+        """
+        if turn is None or not isinstance(value, Mapping) or value.get("turn") != turn:
+            return None
+        route, queue, reason, priority = (value.get(k) for k in ("route", "queue", "reason", "priority"))
+        if route not in ROUTES or not isinstance(reason, str) or not (queue is None or isinstance(queue, str)):
+            return None
+        if isinstance(priority, bool) or not isinstance(priority, int):
+            return None
+        return cls(route, queue, reason, dict(value), priority)  # type: ignore[arg-type]
 
 
 def thresholds_for(signals: TurnSignals, config: RoutingConfig) -> tuple[float, float, str]:
@@ -178,11 +162,11 @@ def angry_because(signals: TurnSignals, config: RoutingConfig) -> Optional[str]:
         return f"intent {signals.intent}"
     if signals.frustration is not None and signals.frustration >= config.senior_frustration:
         return f"frustration {signals.frustration:.2f} >= {config.senior_frustration}"
-    sentiment = signals.sentiment or {}
-    if sentiment.get("label") == "negative":
+    sentiment = signals.sentiment
+    if sentiment is not None and sentiment["label"] == "negative":
         if sentiment.get("intensity") == "strong":
             return "strong negative sentiment"
-        score = to_float(sentiment.get("score"))
+        score = sentiment.get("score")
         limit = config.senior_sentiment_score
         if score is not None and limit is not None and score <= limit:
             return f"sentiment score {score:.2f} <= {limit}"
@@ -216,9 +200,9 @@ def _choose(signals: TurnSignals, config: RoutingConfig) -> tuple[str, Optional[
     if intent in config.fallback_intents or intent is None:
         reason = "out_of_scope" if intent == "out_of_scope" or oos else "low_confidence"
         return "clarify", None, reason, f"first unclear turn ({intent})"
-    if oos:
-        score = (signals.out_of_scope or {}).get("score")
-        return "clarify", None, "out_of_scope", f"out-of-scope score {score} above {signals.out_of_scope['threshold']}"
+    if oos and signals.out_of_scope:
+        found = signals.out_of_scope
+        return "clarify", None, "out_of_scope", f"out-of-scope score {found['score']} above {found['threshold']}"
     if confidence >= auto:
         if level == "semi-auto":
             kb_ok = (
@@ -241,15 +225,17 @@ def decide(signals: TurnSignals, config: RoutingConfig, now: Optional[datetime] 
     now = now or datetime.now(timezone.utc)
     route, queue, reason, why = _choose(signals, config)
     group = config.group_of(signals.intent)
-    record: dict[str, Any] = {
+    auto, specialist, source = thresholds_for(signals, config)
+    record: RoutingRecord = {
         "route": route,
         "queue": queue,
         "reason": reason,
         "why": why,
+        "priority": config.priority(reason),
         "intent": signals.intent,
         "confidence": round(signals.confidence, 4),
         "ranking": list(signals.ranking),
-        "thresholds": dict(zip(("auto", "specialist", "source"), thresholds_for(signals, config), strict=True)),
+        "thresholds": {"auto": auto, "specialist": specialist, "source": source},
         "out_of_scope": dict(signals.out_of_scope) if signals.out_of_scope else None,
         "sentiment": dict(signals.sentiment) if signals.sentiment else None,
         "frustration": signals.frustration,
@@ -261,6 +247,7 @@ def decide(signals: TurnSignals, config: RoutingConfig, now: Optional[datetime] 
         "in_form": signals.in_form,
         "config": config.digest,
         "at": now.isoformat(),
+        "turn": signals.turn,
     }
     if route in HUMAN_ROUTES and queue:
         hours = config.staffing(queue).hours
@@ -268,8 +255,8 @@ def decide(signals: TurnSignals, config: RoutingConfig, now: Optional[datetime] 
         record["hours"] = {"queue": queue, "open": open_now, "schedule": hours.describe(), "timezone": hours.timezone}
         if not open_now:
             record.update(route="callback", original_reason=reason, reason="callback", why=f"{queue} is closed")
-            return RouteDecision("callback", queue, "callback", record, config.priority(reason))
-    return RouteDecision(route, queue, reason, record, config.priority(reason))
+            return RouteDecision("callback", queue, "callback", record, record["priority"])
+    return RouteDecision(route, queue, reason, record, record["priority"])
 
 
 def with_capacity(decision: RouteDecision, waiting: int, config: RoutingConfig) -> RouteDecision:
@@ -277,7 +264,7 @@ def with_capacity(decision: RouteDecision, waiting: int, config: RoutingConfig) 
     if decision.route not in ("specialist", "human", "senior") or not decision.queue:
         return decision
     staffing = config.staffing(decision.queue)
-    record = {**decision.record, "capacity": {"waiting": waiting, "max_waiting": staffing.max_waiting}}
+    record: RoutingRecord = {**decision.record, "capacity": {"waiting": waiting, "max_waiting": staffing.max_waiting}}
     if staffing.has_room(waiting):
         return RouteDecision(decision.route, decision.queue, decision.reason, record, decision.priority)
     record.update(route="callback", original_reason=decision.reason, reason="callback",

@@ -10,9 +10,9 @@ import pytest
 from analytics import metrics
 from analytics.loader import Period, load_dataset
 from analytics.report import default_intent_groups
-from analytics.simulate import plan, simulate
-from ops import cli
 from kefu.errors import BadInput
+from ops import cli
+from ops.simulate import plan, simulate
 
 
 def test_plan_is_reproducible_and_bilingual() -> None:

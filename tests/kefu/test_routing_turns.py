@@ -1,4 +1,4 @@
-"""Reading conversation events for routing and tickets; the labelled routing set's shape."""
+"""Reading conversation events for routing (kefu.routing.turns); the labelled routing set's shape."""
 
 from __future__ import annotations
 
@@ -7,10 +7,10 @@ from collections import Counter
 import pytest
 import yaml
 
-from handoff import turns
-from handoff.routing import ROUTES
-from handoff.routing_config import load_routing
 from kefu.config import PROJECT_ROOT
+from kefu.routing import turns
+from kefu.routing.decision import ROUTES
+from kefu.routing.settings import load_routing
 
 
 def user(text, intent, confidence=0.95, **extra):
@@ -61,19 +61,6 @@ def test_the_rating_question_is_recognised_only_right_before_the_answer():
     assert not turns.asked_for_rating([])
 
 
-def test_transcript_trend_and_ranking_are_bounded_and_json_safe():
-    events = [user("x" * 5000, "greet", sentiment={"label": "negative", "score": float("nan"), "intensity": "odd"})]
-    events += [{"event": "bot", "text": f"answer {n}", "timestamp": n} for n in range(30)]
-    events += [{"event": "bot", "text": None}, {"event": "slot", "name": "a", "value": 1}]
-    lines = turns.transcript(events)
-    assert len(lines) == turns.TRANSCRIPT_TURNS and lines[-1] == {"role": "bot", "text": "answer 29", "ts": 29.0}
-    assert len(turns.transcript(events, limit=100)[0]["text"]) == turns.TRANSCRIPT_CHARS
-    (trend,) = turns.sentiment_trend(events)
-    assert trend == {"label": "negative", "score": 0.0, "intensity": "none", "ts": 5.0}
-    ranking = turns.intent_ranking({"intent_ranking": [{"name": "a", "confidence": "x"}, "junk", {"name": "b"}]})
-    assert ranking == [{"name": "a", "confidence": 0.0}, {"name": "b", "confidence": 0.0}]
-
-
 def test_the_labelled_routing_set_covers_every_route_in_both_languages():
     doc = yaml.safe_load((PROJECT_ROOT / "data" / "routing_eval" / "turns.yml").read_text(encoding="utf-8"))
     items = doc["turns"]
@@ -81,3 +68,25 @@ def test_the_labelled_routing_set_covers_every_route_in_both_languages():
     counts = Counter((t["route"], t["lang"]) for t in items)
     for route in ROUTES:
         assert counts[(route, "zh")] >= 3 and counts[(route, "en")] >= 3, route
+
+
+def test_the_turn_a_record_belongs_to_is_the_latest_user_message():
+    first = {**user("hi", "greet"), "message_id": "m1", "timestamp": 1.5}
+    second = {**user("cards", "freeze_card"), "message_id": "m2", "timestamp": 2.5}
+    assert turns.latest_turn([first, action("utter_greet"), second, action("action_listen")]) == {
+        "message_id": "m2", "timestamp": 2.5}
+    assert turns.latest_turn([first]) == {"message_id": "m1", "timestamp": 1.5}
+    assert turns.latest_turn([action("action_listen")]) is None and turns.latest_turn([]) is None
+    # a user event that names neither (hand-written) identifies no turn
+    assert turns.latest_turn([{"event": "user", "timestamp": float("nan"), "message_id": 7}]) is None
+    assert turns.latest_turn([{"event": "user", "timestamp": 3}]) == {"message_id": None, "timestamp": 3.0}
+
+
+def test_turn_signals_read_the_parse_the_slots_and_the_turns_before(config):
+    events = [user("?", "nlu_fallback", 0.4), action("action_fallback"),
+              {**user("卡的事", "freeze_card", 0.5), "message_id": "m9"}]
+    slots = {"frustration": "0.5", "sentiment": "negative", "kb_source": 3, "language": "zh"}
+    signals = turns.turn_signals(events[-1]["parse_data"], slots, events, config, in_form=True)
+    assert (signals.intent, signals.confidence, signals.unclear_before) == ("freeze_card", 0.5, 1) and signals.in_form
+    assert signals.frustration == 0.5 and signals.sentiment == {"label": "negative"} and signals.kb_source is None
+    assert signals.turn == {"message_id": "m9", "timestamp": 5.0}

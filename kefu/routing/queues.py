@@ -1,6 +1,6 @@
 """What the customer hears for a handoff decision, and the queue names routing uses.
 
-The decision itself is `handoff.routing.decide`; this module maps its reason to the
+The decision itself is `kefu.routing.decision.decide`; this module maps its reason to the
 response (so an angry customer hears an apology and a complaint an acknowledgement) and
 keeps the small pre-routing API (`plan_handoff`) for callers that only know a trigger.
 """
@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from handoff.routing_config import GENERAL, SENIOR
+from kefu.routing.settings import GENERAL, SENIOR
 
 __all__ = ["GENERAL", "SENIOR", "HandoffPlan", "plan_handoff", "handoff_response"]
 

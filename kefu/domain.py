@@ -1,7 +1,8 @@
 """The dialogue domain's intent names (rasa_project/domain*.yml), read without importing Rasa.
 
-Agents' corrections must name an intent the model knows; external intents (`EXTERNAL_*`, sent by
-programs, never typed by a customer) are left out. Re-read when a domain file changes.
+Agents' corrections in the console and `kefu iterate --intent` must name an intent the model knows;
+external intents (`EXTERNAL_*`, sent by programs, never typed by a customer) are left out. Re-read
+when a domain file changes.
 """
 
 from __future__ import annotations
