@@ -4,6 +4,10 @@ Validators accept values the way customers type them ("尾号是6217的", "my or
 dd2411050123") and ask again with a reason when a value is unusable. A return is decided by the
 business rules (data/knowledge/rules/return_eligibility.yml, the same book as
 `action_check_return_eligibility`), and the answer names the condition that decided it.
+
+Order ids are guessable (shop prefix + date + sequence), so an order is shown only to the phone
+number it was placed with: the order and return forms ask for it, and an unknown id and someone
+else's order get the same "not found" answer (no oracle for which ids exist).
 """
 
 from __future__ import annotations
@@ -22,8 +26,9 @@ from rasa_sdk.types import DomainDict
 from actions.common import language_of
 from actions.rules import decide_return_safely, decided_by, decision_message
 from actions.services import services
+from kefu.pii import mask_phone
 from knowledge.errors import KefuError
-from knowledge.orders import find_order_id
+from knowledge.orders import Order, find_order_id
 from knowledge.rules import Decision
 
 CARD_LAST4 = re.compile(r"(?<!\d)(\d{4})(?!\d)")
@@ -50,10 +55,6 @@ def parse_phone(value: Any) -> Optional[str]:
     return None
 
 
-def mask_phone(phone: str) -> str:
-    return phone[:3] + "****" + phone[-4:] if len(phone) >= 8 else "****"
-
-
 def reference(prefix: str, today: Optional[dt.date] = None) -> str:
     """A service reference like LC20261125-4F7Q2A: date + random, unguessable suffix."""
     day = (today or dt.date.today()).strftime("%Y%m%d")
@@ -75,20 +76,27 @@ class ValidateLostCardForm(FormValidationAction):
     def validate_phone(
         self, slot_value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> Dict[str, Any]:
-        phone = parse_phone(slot_value)
-        if phone is None:
-            dispatcher.utter_message(response="utter_invalid_phone")
-        return {"phone": phone}
+        return _validated_phone(slot_value, dispatcher)
 
 
 def _validated_order_id(slot_value: Any, dispatcher: CollectingDispatcher) -> Dict[str, Any]:
+    """Only the form of the number: whether it exists is told after the phone, with the same answer."""
     order_id = find_order_id(str(slot_value or ""))
     if order_id is None:
         dispatcher.utter_message(response="utter_invalid_order_id")
-    elif services().order_book().get(order_id) is None:
-        dispatcher.utter_message(response="utter_order_not_found", order_id=order_id)
-        order_id = None
     return {"order_id": order_id}
+
+
+def _validated_phone(slot_value: Any, dispatcher: CollectingDispatcher) -> Dict[str, Any]:
+    phone = parse_phone(slot_value)
+    if phone is None:
+        dispatcher.utter_message(response="utter_invalid_phone")
+    return {"phone": phone}
+
+
+def customers_order(order_id: str, tracker: Tracker) -> Optional[Order]:
+    """The order if the conversation's phone is the one it was placed with, else None (as if unknown)."""
+    return services().order_book().for_customer(order_id, tracker.get_slot("phone"), tracker.sender_id)
 
 
 class ValidateOrderLookupForm(FormValidationAction):
@@ -100,6 +108,11 @@ class ValidateOrderLookupForm(FormValidationAction):
     ) -> Dict[str, Any]:
         return _validated_order_id(slot_value, dispatcher)
 
+    def validate_phone(
+        self, slot_value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> Dict[str, Any]:
+        return _validated_phone(slot_value, dispatcher)
+
 
 class ValidateReturnForm(FormValidationAction):
     def name(self) -> str:
@@ -109,6 +122,11 @@ class ValidateReturnForm(FormValidationAction):
         self, slot_value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> Dict[str, Any]:
         return _validated_order_id(slot_value, dispatcher)
+
+    def validate_phone(
+        self, slot_value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> Dict[str, Any]:
+        return _validated_phone(slot_value, dispatcher)
 
     def validate_return_reason(
         self, slot_value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
@@ -142,7 +160,7 @@ class ActionLookupOrder(Action):
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Dict[str, Any]
     ) -> List[Dict[str, Any]]:
         order_id = tracker.get_slot("order_id") or ""
-        order = services().order_book().get(order_id)
+        order = customers_order(order_id, tracker)
         if order is None:
             dispatcher.utter_message(response="utter_order_not_found", order_id=order_id)
         else:
@@ -153,7 +171,7 @@ class ActionLookupOrder(Action):
                 items=order.items.get(lang, ""),
                 status_text=order.describe(lang),
             )
-        return [SlotSet("order_id", None)]
+        return [SlotSet("order_id", None), SlotSet("phone", None)]
 
 
 def return_text(tracker: Tracker) -> str:
@@ -179,11 +197,11 @@ class ActionSubmitReturn(Action):
     async def run(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Dict[str, Any]
     ) -> List[Dict[str, Any]]:
-        done = [SlotSet("order_id", None), SlotSet("return_reason", None)]
+        done = [SlotSet("order_id", None), SlotSet("phone", None), SlotSet("return_reason", None)]
         order_id = str(tracker.get_slot("order_id") or "")
         lang = language_of(tracker)
         try:
-            order = services().order_book().get(order_id)
+            order = customers_order(order_id, tracker)
         except KefuError as exc:
             log.error("order book unreadable: %s", exc)
             dispatcher.utter_message(response="utter_kb_rule_unavailable")

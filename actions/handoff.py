@@ -96,7 +96,9 @@ def announce(dispatcher: CollectingDispatcher, opened: Opened) -> List[Dict[str,
         return [SlotSet("handoff_ticket", opened.ticket_id)]
     # the web chat shows "waiting for an agent" on this custom payload
     dispatcher.utter_message(response=handoff_response(opened.decision.reason), json_message=opened.queued_payload())
-    dispatcher.utter_message(response="utter_handoff_queue", position=opened.position, minutes=opened.wait_minutes)
+    if opened.position:  # 0: the ticket is written but its place in line could not be read
+        dispatcher.utter_message(response="utter_handoff_queue", position=opened.position,
+                                 minutes=opened.wait_minutes)
     return pause(opened.ticket_id or "")
 
 

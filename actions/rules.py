@@ -118,8 +118,8 @@ class ActionCheckReturnEligibility(Action):
         if order_id is None:
             dispatcher.utter_message(response="utter_ask_order_id")
             return kb_slots("rule", 0.0)
-        try:
-            order = services().order_book().get(order_id)
+        try:  # only the customer's own order (the phone it was placed with): ids are guessable
+            order = services().order_book().for_customer(order_id, tracker.get_slot("phone"), tracker.sender_id)
         except KefuError as exc:
             log.error("order book unreadable: %s", exc)
             dispatcher.utter_message(response="utter_kb_rule_unavailable")

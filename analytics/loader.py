@@ -2,9 +2,10 @@
 
 The SQL tracker store (table `events`: id, sender_id, type_name, timestamp, intent_name,
 action_name, data JSON text) and `handoff_tickets` are the only sources: there is no second
-logging path. JSON fields are extracted by PostgreSQL (`COPY (SELECT ...) TO STDOUT`) so a
-million events never become a million Python dicts; a chunk whose `data` holds invalid JSON
-is re-read row by row in Python and the bad rows are skipped and counted.
+logging path. Message texts leave this module with personal numbers masked (kefu.pii), so no
+report, export or job built on it holds them raw. JSON fields are extracted by PostgreSQL
+(`COPY (SELECT ...) TO STDOUT`) so a million events never become a million Python dicts; a
+chunk whose `data` holds invalid JSON is re-read row by row in Python and the bad rows are skipped and counted.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ import psycopg
 
 from kefu.dburl import redact
 from kefu.errors import BadInput, StoreUnavailable
+from kefu.pii import mask_text
 
 log = logging.getLogger(__name__)
 
@@ -243,9 +245,18 @@ def load_events(
             skipped += bad
             if progress is not None:
                 progress(b - a)
-    frame = pd.concat(frames, ignore_index=True) if frames else empty_events()
+    frame = mask_texts(pd.concat(frames, ignore_index=True) if frames else empty_events())
     frame = frame.sort_values(["sender_id", "timestamp", "id"], kind="stable", ignore_index=True)
     return _typed(frame), skipped
+
+
+def mask_texts(frame: pd.DataFrame) -> pd.DataFrame:
+    """The `text` column with phone, card and ID numbers masked (only texts with a digit are looked at)."""
+    texts = frame["text"]
+    digits = texts.str.contains(r"\d", regex=True, na=False).to_numpy(dtype=bool)
+    if digits.any():
+        frame.loc[digits, "text"] = texts[digits].map(mask_text)
+    return frame
 
 
 def empty_tickets() -> pd.DataFrame:

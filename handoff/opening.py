@@ -9,7 +9,8 @@ plain values (`HandoffRequest`, no Rasa types), and returns what happened (`Open
 - `existing`: the conversation already has an open ticket (or another turn won the race to
   create one), with its place in line when it is still waiting;
 - `unavailable`: PostgreSQL is unreachable or refused the input; nothing was written, and the
-  bot must stay on (a pause without a ticket would strand the customer).
+  bot must stay on (a pause without a ticket would strand the customer). Once the ticket is
+  written, a later failure only loses its place in line (`position` 0): the customer is paused.
 
 The action server's `action_handoff` / `action_fallback` turn the result into messages and events.
 """
@@ -23,6 +24,7 @@ from typing import Any, Awaitable, Callable, Literal, Mapping, Optional, Sequenc
 from handoff.tickets import ActiveTicketExists, Ticket, TicketStore
 from kefu.contracts import CallbackPayload, HandoffQueued, read_ranking, read_sentiment, to_float
 from kefu.errors import BadInput, KefuError, StoreUnavailable
+from kefu.pii import mask_text, mask_value
 from kefu.routing.decision import RouteDecision, log_decision, with_capacity
 from kefu.routing.hours import wait_minutes
 from kefu.routing.settings import GENERAL, RoutingConfig
@@ -97,17 +99,26 @@ async def open_handoff(
     if decision.route == "callback":
         schedule = config.staffing(ticket.queue).hours.describe(request.language)
         return Opened("callback", decision, ticket.id, ticket.queue, schedule=schedule)
-    position = await tickets.queue_position(ticket.id)
-    minutes = await _wait_minutes(tickets, ticket.queue, position, config)
+    position, minutes = await _place(tickets, ticket.id, ticket.queue, config)
     return Opened("queued", decision, ticket.id, ticket.queue, position, minutes)
 
 
 async def _existing(
     tickets: TicketStore, ticket_id: str, queue: str, decision: RouteDecision, config: RoutingConfig
 ) -> Opened:
-    position = await tickets.queue_position(ticket_id)
-    minutes = await _wait_minutes(tickets, queue, position, config) if position else 0
+    position, minutes = await _place(tickets, ticket_id, queue, config)
     return Opened("existing", decision, ticket_id, queue, position, minutes)
+
+
+async def _place(tickets: TicketStore, ticket_id: str, queue: str, config: RoutingConfig) -> tuple[int, int]:
+    """Place in line and expected wait; (0, 0) when they cannot be read, for the ticket exists:
+    the customer must be paused with it rather than the action fail beside an orphaned ticket."""
+    try:
+        position = await tickets.queue_position(ticket_id)
+        return position, await _wait_minutes(tickets, queue, position, config) if position else 0
+    except Exception:  # any error, PostgreSQL's included: the pause matters more than the numbers
+        log.exception("handoff ticket %s: its place in line is unknown", ticket_id)
+        return 0, 0
 
 
 async def _lost_race(tickets: TicketStore, ticket_id: str, decision: RouteDecision, config: RoutingConfig) -> Opened:
@@ -137,12 +148,12 @@ def _ticket_fields(request: HandoffRequest, decision: RouteDecision) -> dict[str
         "intent_ranking": read_ranking(request.parse_data.get("intent_ranking") or []),
         "sentiment_trend": sentiment_trend(request.events),
         "transcript": transcript(request.events),
-        "suggestions": suggestions(request.parse_data, request.slots, request.responses, request.language),
+        "suggestions": mask_value(suggestions(request.parse_data, request.slots, request.responses, request.language)),
     }
 
 
 def transcript(events: Sequence[Mapping[str, Any]], limit: int = TRANSCRIPT_TURNS) -> list[dict[str, Any]]:
-    """The last `limit` customer and bot messages, each cut to TRANSCRIPT_CHARS characters."""
+    """The last `limit` customer and bot messages, personal numbers masked (kefu.pii), each cut to TRANSCRIPT_CHARS."""
     lines: list[dict[str, Any]] = []
     for event in events:
         kind = event.get("event")
@@ -152,7 +163,7 @@ def transcript(events: Sequence[Mapping[str, Any]], limit: int = TRANSCRIPT_TURN
         lines.append(
             {
                 "role": "customer" if kind == "user" else "bot",
-                "text": text[:TRANSCRIPT_CHARS],
+                "text": mask_text(text)[:TRANSCRIPT_CHARS],  # masked first: a cut must not leave half a number
                 "ts": to_float(event.get("timestamp")) or 0.0,
             }
         )

@@ -12,7 +12,8 @@ the customer's own channel (socket.io, Slack, ...). Plain REST has no output cha
 clients poll `GET /handoff/messages?conversation_id=...&after=<id>` on the console, which
 returns the agent's messages and, after the close, the rating question (role `bot`).
 
-close: resume the bot (`ConversationResumed`), close the ticket, ask for the rating.
+close: resume the bot (`ConversationResumed`), close the ticket, ask for the rating. A close from
+a live-chat tool takes the console's dispositions only; another is refused in the tool's thread.
 Delivery is at least once: a crash between storing a message and moving the cursor repeats it.
 """
 
@@ -23,9 +24,11 @@ import logging
 from typing import Any, Optional
 
 from handoff.adapters.base import AgentMessage, LiveChatAdapter
+from handoff.console.pages import DISPOSITIONS
 from handoff.rasa_api import RATING_ACTION, RasaClient
 from handoff.tracker_events import TrackerEvents
 from kefu.errors import BadInput, KefuError, NotFound
+from kefu.pii import mask_text
 
 log = logging.getLogger(__name__)
 
@@ -121,15 +124,16 @@ class Relay:
         relayed = 0
         for event in await self.events.user_events_after(wanted):
             ticket = by_conversation[event.sender_id]
+            text = mask_text(event.text)  # agents and the ticket see personal numbers masked (kefu.pii)
             try:
-                await self.store.add_message(ticket.id, "customer", event.text)
+                await self.store.add_message(ticket.id, "customer", text)
             except (BadInput, NotFound) as exc:  # cannot ever be stored: skip it rather than block the queue
                 log.warning("relay: dropped event %s of ticket %s: %s", event.id, ticket.id, exc)
                 await self._advance(ticket.id, event.id)
                 continue
             await self._advance(ticket.id, event.id)
             try:
-                await self.adapter.relay_customer_message(ticket, event.text)
+                await self.adapter.relay_customer_message(ticket, text)
             except KefuError as exc:
                 log.warning("relay: %s could not show a customer message of ticket %s: %s", self.adapter.name,
                             ticket.id, exc)
@@ -163,8 +167,8 @@ class Relay:
         await self.announce(ticket, "started")
 
     async def agent_says(self, ticket: Any, agent: str, text: str) -> int:
-        """Store the agent's message, then send it to the customer's channel through Rasa."""
-        message_id = await self.store.add_message(ticket.id, "agent", text)
+        """Store the agent's message (masked), then send it as written to the customer's channel through Rasa."""
+        message_id = await self.store.add_message(ticket.id, "agent", mask_text(text))
         self.hub.notify(ticket.id)
         await self.rasa.send_bot_message(ticket.conversation_id, text, agent)
         return message_id
@@ -187,11 +191,23 @@ class Relay:
             log.warning("relay: %s could not close ticket %s: %s", self.adapter.name, ticket.id, exc)
         return closed
 
+    async def _refuse(self, ticket: Any, why: str) -> None:
+        """A command the tool's agent got wrong: nothing changes, the agent is told why."""
+        log.warning("relay: refused a command from %s on ticket %s: %s", self.adapter.name, ticket.id, why)
+        try:
+            await self.adapter.tell_agent(ticket, why)
+        except KefuError as exc:
+            log.warning("relay: %s could not tell the agent of ticket %s: %s", self.adapter.name, ticket.id, exc)
+
     async def from_adapter(self, message: AgentMessage) -> Optional[Any]:
         """Apply what an agent did in an external tool: claim if needed, reply, or close."""
         ticket = await self.store.get(message.ticket_id)
         if ticket.status not in ("waiting", "assigned"):
             return None
+        if message.close_disposition is not None and message.close_disposition not in DISPOSITIONS:
+            await self._refuse(ticket, f"unknown disposition {message.close_disposition[:40]!r}: "
+                                       f"close with one of {', '.join(DISPOSITIONS)}")
+            return ticket
         if ticket.status == "waiting":
             ticket = await self.store.claim(ticket.id, message.agent)
             await self.claimed(ticket)

@@ -12,6 +12,7 @@ import statistics
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime
+from pathlib import Path
 from typing import Any, Optional
 
 import psycopg
@@ -20,8 +21,11 @@ from psycopg.types.json import Jsonb
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
 from handoff import ticket_fields as tf
+from kefu.config import load_settings
 from kefu.dburl import redact
 from kefu.errors import BadInput, KefuError, NotFound, StoreUnavailable
+from kefu.pii import mask_text, mask_value
+from kefu.routing.settings import load_routing
 
 log = logging.getLogger(__name__)
 
@@ -62,6 +66,11 @@ CREATE TABLE IF NOT EXISTS handoff_messages (
 );
 CREATE INDEX IF NOT EXISTS handoff_messages_ticket ON handoff_messages (ticket_id, id);
 """
+
+
+def routing_queues(routing_file: Optional[Path] = None) -> tuple[str, ...]:
+    """The queues routing defines (skill groups, general, senior): elsewhere a ticket would wait unseen."""
+    return tuple(sorted(load_routing(routing_file or load_settings().routing_file).groups))
 
 
 class AlreadyClaimed(KefuError):
@@ -190,10 +199,13 @@ class TicketStore:
             ) from exc
         except (PoolTimeout, psycopg.OperationalError) as exc:
             raise StoreUnavailable(f"ticket store unavailable: {type(exc).__name__}") from exc
+        except psycopg.Error as exc:  # the transaction rolled back: no ticket, the caller says "try again"
+            raise StoreUnavailable(f"ticket not written: {type(exc).__name__}: {str(exc)[:200]}") from exc
         ticket = Ticket.from_row(row)
         log.info(
             "handoff ticket %s conversation=%s queue=%s reason=%s status=%s record=%s",
-            ticket.id, ticket.conversation_id, ticket.queue, ticket.reason, ticket.status, ticket.reason_detail,
+            ticket.id, mask_text(ticket.conversation_id), ticket.queue, ticket.reason, ticket.status,
+            mask_value(ticket.reason_detail),  # some channels' ids are phone numbers
         )
         return ticket
 

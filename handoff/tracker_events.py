@@ -15,6 +15,8 @@ from typing import Any, Optional
 import psycopg
 from psycopg_pool import AsyncConnectionPool
 
+from kefu.pii import mask_text
+
 log = logging.getLogger(__name__)
 
 MAX_HISTORY = 200
@@ -51,7 +53,8 @@ class TrackerEvents:
         self.pool = pool
 
     async def history(self, conversation_id: str, limit: int = MAX_HISTORY) -> list[dict[str, Any]]:
-        """The conversation's last `limit` user and bot turns, oldest first."""
+        """The conversation's last `limit` user and bot turns, oldest first, personal numbers masked
+        (Rasa's tracker keeps the raw text; agents see the masked form)."""
         sql = (
             "SELECT id, type_name, timestamp, data FROM events WHERE sender_id = %s "
             "AND type_name IN ('user', 'bot') ORDER BY id DESC LIMIT %s"
@@ -63,7 +66,8 @@ class TrackerEvents:
             text = data.get("text")
             if not isinstance(text, str) or not text:
                 continue
-            turn: dict[str, Any] = {"id": row_id, "role": "customer" if type_name == "user" else "bot", "text": text}
+            role = "customer" if type_name == "user" else "bot"
+            turn: dict[str, Any] = {"id": row_id, "role": role, "text": mask_text(text)}
             turn["ts"] = float(ts or 0)
             if type_name == "user":
                 turn["sentiment"] = _sentiment(data)

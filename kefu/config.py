@@ -7,6 +7,7 @@ import time, and every variable is documented here and in docs/configuration.md.
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Mapping, Optional
@@ -15,6 +16,9 @@ from kefu.dburl import DatabaseURL, redact
 from kefu.errors import ConfigError
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
+# the header carrying KEFU_ACTIONS_SECRET from the Rasa server (endpoints.yml) to the action server
+ACTIONS_SECRET_HEADER = "X-Kefu-Actions-Secret"
+_ORIGIN = re.compile(r"https?://[A-Za-z0-9.\-]+(:\d{1,5})?")
 
 
 def read_env_file(path: Path) -> dict[str, str]:
@@ -48,6 +52,26 @@ def _port(env: Mapping[str, str], key: str, default: int) -> int:
     return value
 
 
+def _positive(env: Mapping[str, str], key: str, default: int) -> int:
+    raw = env.get(key) or str(default)
+    try:
+        value = int(raw)
+    except ValueError as exc:
+        raise ConfigError(f"{key} must be an integer, got {raw!r}") from exc
+    if value < 1:
+        raise ConfigError(f"{key} must be positive")
+    return value
+
+
+def _origins(env: Mapping[str, str], key: str) -> tuple[str, ...]:
+    """Comma-separated `scheme://host[:port]` origins; a typo must fail at start, not open the door."""
+    items = tuple(item.strip().rstrip("/") for item in (env.get(key) or "").split(",") if item.strip())
+    for item in items:
+        if not _ORIGIN.fullmatch(item):
+            raise ConfigError(f"{key}: {item!r} is not an origin like https://shop.example or http://host:8080")
+    return items
+
+
 def _url(env: Mapping[str, str], key: str, schemes: tuple[str, ...]) -> Optional[str]:
     raw = env.get(key) or None
     if raw is None:
@@ -68,11 +92,18 @@ class Settings:
     host: str = "127.0.0.1"
     rasa_port: int = 5005
     actions_port: int = 5055
+    # the action server's interface, and the secret header Rasa sends it (ops/action_server.py)
+    actions_host: str = "127.0.0.1"
+    actions_secret: Optional[str] = field(default=None, repr=False)
     var_dir: Path = PROJECT_ROOT / "var"
     model_dir: Path = PROJECT_ROOT / "models"
     database: str = "kefu"
     rasa_token: Optional[str] = field(default=None, repr=False)
     max_message_chars: int = 2000
+    # request bodies above this are answered 413 before they are read (Rasa server and console)
+    max_request_bytes: int = 256 * 1024
+    # host-page origins allowed to embed the web chat widget (and to open its socket.io connection)
+    widget_origins: tuple[str, ...] = ()
     log_level: str = "INFO"
     # smart routing: thresholds, skill groups, automation level, hours (kefu/routing/settings.py)
     routing_file: Path = PROJECT_ROOT / "data" / "routing.yml"
@@ -103,7 +134,13 @@ class Settings:
 
     @property
     def action_endpoint(self) -> str:
-        return f"http://127.0.0.1:{self.actions_port}/webhook"
+        shown = "127.0.0.1" if self.actions_host in ("0.0.0.0", "::", "") else self.actions_host
+        return f"http://{shown}:{self.actions_port}/webhook"
+
+    @property
+    def actions_secret_file(self) -> Path:
+        """Where `kefu run` keeps the generated action-server secret when KEFU_ACTIONS_SECRET is unset (mode 600)."""
+        return self.var_dir / "run" / "actions_secret"
 
     @property
     def rasa_token_file(self) -> Path:
@@ -141,11 +178,15 @@ def load_settings(environ: Optional[Mapping[str, str]] = None, env_file: Optiona
         host=env.get("KEFU_HOST", "127.0.0.1"),
         rasa_port=_port(env, "KEFU_RASA_PORT", 5005),
         actions_port=_port(env, "KEFU_ACTIONS_PORT", 5055),
+        actions_host=env.get("KEFU_ACTIONS_HOST") or "127.0.0.1",
+        actions_secret=env.get("KEFU_ACTIONS_SECRET") or None,
         var_dir=Path(env.get("KEFU_VAR_DIR", str(PROJECT_ROOT / "var"))),
         model_dir=Path(env.get("KEFU_MODEL_DIR", str(PROJECT_ROOT / "models"))),
         database=env.get("KEFU_DATABASE", "kefu"),
         rasa_token=env.get("KEFU_RASA_TOKEN") or None,
         max_message_chars=max_chars,
+        max_request_bytes=_positive(env, "KEFU_MAX_REQUEST_BYTES", 256 * 1024),
+        widget_origins=_origins(env, "KEFU_WIDGET_ORIGINS"),
         log_level=env.get("KEFU_LOG_LEVEL", "INFO").upper(),
         jobs_visibility_timeout=_port(env, "KEFU_JOBS_VISIBILITY_TIMEOUT", 3600),
         routing_file=Path(env.get("KEFU_ROUTING_FILE") or PROJECT_ROOT / "data" / "routing.yml"),

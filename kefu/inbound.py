@@ -6,6 +6,7 @@ and returns clean values or raises `BadInput` with the HTTP status to answer.
 
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import dataclass
 from typing import Any, Optional
@@ -15,6 +16,7 @@ from kefu.text import normalize_text
 
 MAX_SENDER_CHARS = 128
 MAX_METADATA_KEYS = 32
+MAX_JSON_DEPTH = 64  # Slack's rich-text blocks nest about 8 deep; a 100k-deep array is an attack
 _SENDER = re.compile(r"^[\w.:@\-]+$")
 
 
@@ -26,6 +28,36 @@ class Inbound:
     text: str
     metadata: dict[str, Any]
     truncated: bool
+
+
+def json_depth(value: Any) -> int:
+    """Nesting depth of decoded JSON (a scalar is 0), without recursion."""
+    deepest, stack = 0, [(value, 0)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, dict | list):
+            depth += 1
+            deepest = max(deepest, depth)
+            stack.extend((child, depth) for child in (item.values() if isinstance(item, dict) else item))
+    return deepest
+
+
+def loads_json(body: bytes | str, max_depth: int = MAX_JSON_DEPTH) -> Any:
+    """Decode untrusted JSON; BadInput (400) when it is invalid or nested deeper than `max_depth`.
+
+    json.loads raises RecursionError, not a JSONDecodeError, on very deep nesting: uncaught, a 500.
+    """
+    try:
+        value = json.loads(body.decode("utf-8") if isinstance(body, bytes) else body)
+    except UnicodeDecodeError as exc:
+        raise BadInput("request body is not valid UTF-8") from exc
+    except json.JSONDecodeError as exc:
+        raise BadInput(f"request body is not valid JSON ({exc.msg} at position {exc.pos})") from exc
+    except RecursionError as exc:
+        raise BadInput(f"request body is nested deeper than {max_depth} levels") from exc
+    if json_depth(value) > max_depth:
+        raise BadInput(f"request body is nested deeper than {max_depth} levels")
+    return value
 
 
 def check_sender(sender: Any) -> str:

@@ -1,13 +1,16 @@
 """Order look-ups for the shop's order system.
 
 Until a real order system is connected, `OrderBook` reads the sample orders in
-`data/orders/orders.yml`; the actions only use this interface.
+`data/orders/orders.yml`; the actions only use this interface. An order carries the phone
+number it was placed with: the actions show an order only to a customer who gives that number.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import re
+import secrets
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Optional
@@ -19,12 +22,23 @@ from kefu.errors import BadInput
 
 ORDER_ID = re.compile(r"(?<![A-Za-z0-9])([A-Za-z]{2}\d{10})(?!\d)")
 DEFAULT_PATH = PROJECT_ROOT / "data" / "orders" / "orders.yml"
+log = logging.getLogger(__name__)
 
 
 def find_order_id(text: str) -> Optional[str]:
     """Pull an order number (2 letters + 10 digits) out of free text, upper-cased."""
     match = ORDER_ID.search(text or "")
     return match.group(1).upper() if match else None
+
+
+def normalise_phone(value: Any) -> str:
+    """Digits only, without a 00/+86 prefix before a mainland mobile: one number, one spelling."""
+    digits = re.sub(r"\D", "", str(value or ""))
+    if digits.startswith("00"):
+        digits = digits[2:]
+    if len(digits) == 13 and digits.startswith("861"):
+        digits = digits[2:]
+    return digits
 
 
 @dataclass(frozen=True)
@@ -37,6 +51,12 @@ class Order:
     placed: dt.date
     delivered: Optional[dt.date]
     eta: Optional[dt.date]
+    phone: Optional[str] = None
+
+    def placed_by(self, phone: Any) -> bool:
+        """Whether `phone` is the order's full number (not just its last digits); no phone on file: no."""
+        given = normalise_phone(phone)
+        return bool(self.phone) and len(given) >= 8 and secrets.compare_digest(given, normalise_phone(self.phone))
 
     def describe(self, language: str) -> str:
         """One sentence about where the order is, in `language` (zh or en)."""
@@ -99,6 +119,7 @@ class OrderBook:
                 placed=_date(row.get("placed"), "placed", oid) or dt.date.min,
                 delivered=_date(row.get("delivered"), "delivered", oid),
                 eta=_date(row.get("eta"), "eta", oid),
+                phone=str(row["phone"]) if row.get("phone") else None,
             )
         return orders
 
@@ -106,3 +127,11 @@ class OrderBook:
         if self._orders is None:
             self._orders = self._load()
         return self._orders.get(order_id.upper())
+
+    def for_customer(self, order_id: str, phone: Any, who: str = "") -> Optional[Order]:
+        """The order only for the phone it was placed with: someone else's looks unknown (logged)."""
+        order = self.get(order_id)
+        if order is not None and not order.placed_by(phone):
+            log.warning("order %s asked for by %s: phone does not match, answered as not found", order.id, who[:64])
+            return None
+        return order

@@ -40,6 +40,7 @@ def console_config(settings: Settings) -> ConsoleConfig:
         adapter_options=options,
         secure_cookies=settings.console_secure_cookies,
         model_path=model_path(settings),
+        max_request_bytes=settings.max_request_bytes,
     )
 
 

@@ -5,6 +5,9 @@ PYTHONWARNINGS alone does not do it for Rasa: imports inside the server re-order
 warning filters, and pkg_resources/matplotlib/sanic deprecations reach every log. A
 `showwarning` hook is not affected by filter changes. Warnings raised by our own code,
 and every warning that is not a deprecation, still show.
+
+`rasa run --enable-api` gets its API token from KEFU_RASA_TOKEN in the environment: it is added
+to `sys.argv` here, inside the process, so `ps` and /proc/<pid>/cmdline never show it.
 """
 
 from __future__ import annotations
@@ -13,6 +16,8 @@ import runpy
 import sys
 import warnings
 from typing import Any
+
+from kefu.config import load_settings
 
 NOISE = (DeprecationWarning, PendingDeprecationWarning, FutureWarning)
 NOISE_NAMES = {"MovedIn20Warning", "PyparsingDeprecationWarning", "MatplotlibDeprecationWarning"}
@@ -33,12 +38,20 @@ def install() -> None:
     warnings.showwarning = show
 
 
+def with_rasa_token(args: list[str]) -> list[str]:
+    """`rasa run ... --enable-api` plus `--auth-token` from KEFU_RASA_TOKEN, unless one is given."""
+    if args[:2] != ["rasa", "run"] or "--enable-api" not in args or "--auth-token" in args:
+        return args
+    token = load_settings().rasa_token
+    return [*args, "--auth-token", token] if token else args
+
+
 def main() -> None:
     if len(sys.argv) < 2:
         sys.exit("usage: python -m ops.quiet MODULE [ARGS...]")
     install()
     module = sys.argv[1]
-    sys.argv = [module, *sys.argv[2:]]
+    sys.argv = with_rasa_token([module, *sys.argv[2:]])
     runpy.run_module(module, run_name="__main__", alter_sys=True)
 
 

@@ -3,6 +3,7 @@ Rasa server, print the chat URL, and stop every process on Ctrl-C or SIGTERM.
 
 Children run in their own sessions so a terminal's Ctrl-C reaches only this launcher,
 which then stops them in order (Rasa, actions, PostgreSQL): nothing is orphaned.
+A child that exits on its own is restarted with backoff while the others keep serving.
 """
 
 from __future__ import annotations
@@ -16,14 +17,14 @@ import sys
 import time
 import urllib.error
 import urllib.request
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Optional
+from typing import Callable, Optional
 from urllib.parse import urlsplit
 
 import yaml
 
-from kefu.config import PROJECT_ROOT, Settings
+from kefu.config import ACTIONS_SECRET_HEADER, PROJECT_ROOT, Settings
 from kefu.dburl import DatabaseURL, redact, tracker_database_url
 from kefu.errors import KefuError, StoreUnavailable
 from kefu.pgserver import EmbeddedPostgres, ensure_database, sqlalchemy_url
@@ -43,6 +44,8 @@ QUIET_WARNINGS = ",".join(
         "ignore:.*MovedIn20Warning.*",
     ]
 )
+# restart backoff of a crashed child: 1 s doubling to 30 s, back to 1 s once it had stayed up a minute
+RESTART_FIRST, RESTART_MAX, STABLE_AFTER = 1.0, 30.0, 60.0
 
 
 def child_env(settings: Settings, extra: Optional[dict[str, str]] = None) -> dict[str, str]:
@@ -57,16 +60,21 @@ def child_env(settings: Settings, extra: Optional[dict[str, str]] = None) -> dic
             "SQLALCHEMY_SILENCE_UBER_WARNING": "1",
             "PYTHONWARNINGS": QUIET_WARNINGS,
             "KEFU_MAX_MESSAGE_CHARS": str(settings.max_message_chars),
+            "KEFU_MAX_REQUEST_BYTES": str(settings.max_request_bytes),  # Rasa's channels cap bodies with it
         }
     )
     env.update(extra or {})
     return env
 
 
-def write_endpoints(settings: Settings, tracker_url: str, out: Path) -> Path:
-    """Render the runtime endpoints file: tracker store, action server, lock store."""
+def write_endpoints(settings: Settings, tracker_url: str, out: Path, actions_secret: Optional[str] = None) -> Path:
+    """Render the runtime endpoints file (mode 600: it holds secrets): tracker store, action server
+    (with the secret header the action server requires), lock store."""
+    action_endpoint: dict = {"url": settings.action_endpoint}
+    if actions_secret:
+        action_endpoint["headers"] = {ACTIONS_SECRET_HEADER: actions_secret}
     endpoints = {
-        "action_endpoint": {"url": settings.action_endpoint},
+        "action_endpoint": action_endpoint,
         "tracker_store": {"type": "SQL", "dialect": "postgresql", "url": sqlalchemy_url(tracker_url)},
     }
     if settings.redis_url:
@@ -79,8 +87,9 @@ def write_endpoints(settings: Settings, tracker_url: str, out: Path) -> Path:
         lock["key_prefix"] = "kefu"
         endpoints["lock_store"] = lock
     out.parent.mkdir(parents=True, exist_ok=True)
+    out.touch(mode=0o600)
+    out.chmod(0o600)  # before the secrets are written
     out.write_text(yaml.safe_dump(endpoints, sort_keys=False), encoding="utf-8")
-    out.chmod(0o600)
     return out
 
 
@@ -102,8 +111,23 @@ def wait_http(url: str, timeout: float, proc: Optional[subprocess.Popen] = None)
 
 @dataclass
 class Child:
+    """One supervised process: how to start it again, and when (after a crash)."""
+
     name: str
     proc: subprocess.Popen
+    args: list[str] = field(default_factory=list)
+    env: dict[str, str] = field(default_factory=dict, repr=False)
+    started: float = field(default_factory=time.monotonic)
+    delay: float = 0.0  # backoff of the last restart
+    restart_at: Optional[float] = None  # set while the child waits to be restarted
+    after_restart: Optional[Callable[[Child], None]] = None
+
+    def crashed(self, now: float) -> float:
+        """Schedule the restart: double the last delay, or start over if the child had been stable."""
+        stable = now - self.started >= STABLE_AFTER
+        self.delay = RESTART_FIRST if stable or not self.delay else min(self.delay * 2, RESTART_MAX)
+        self.restart_at = now + self.delay
+        return self.delay
 
     def stop(self, grace: float = 15.0) -> None:
         """SIGTERM the child's process group, then SIGKILL what is left after `grace`."""
@@ -135,17 +159,33 @@ class Stack:
         self.graph_url: Optional[str] = None
         self.logs = settings.var_dir / "log"
 
-    def _spawn(self, name: str, args: list[str], env: dict[str, str]) -> Child:
+    def _popen(self, name: str, args: list[str], env: dict[str, str]) -> subprocess.Popen:
         self.logs.mkdir(parents=True, exist_ok=True)
-        logfile = open(self.logs / f"{name}.log", "ab")
-        proc = subprocess.Popen(
-            args, cwd=PROJECT_ROOT, env=env, stdout=logfile, stderr=subprocess.STDOUT, start_new_session=True
-        )
-        logfile.close()
-        child = Child(name, proc)
+        with open(self.logs / f"{name}.log", "ab") as logfile:
+            return subprocess.Popen(
+                args, cwd=PROJECT_ROOT, env=env, stdout=logfile, stderr=subprocess.STDOUT, start_new_session=True
+            )
+
+    def _spawn(self, name: str, args: list[str], env: dict[str, str]) -> Child:
+        child = Child(name, self._popen(name, args, env), args, env)
         self.children.append(child)
-        log.info("started %s (pid %d, log %s)", name, proc.pid, self.logs / f"{name}.log")
+        log.info("started %s (pid %d, log %s)", name, child.proc.pid, self.logs / f"{name}.log")
         return child
+
+    def _restart(self, child: Child) -> None:
+        """Start a crashed child again with its command and environment; reschedule if that fails."""
+        try:
+            child.proc = self._popen(child.name, child.args, child.env)
+        except OSError as exc:
+            log.error("could not restart %s: %s; retrying in %.0f s", child.name, exc, child.crashed(time.monotonic()))
+            return
+        child.started, child.restart_at = time.monotonic(), None
+        log.warning("restarted %s (pid %d, log %s)", child.name, child.proc.pid, self.logs / f"{child.name}.log")
+        if child.after_restart is not None:
+            try:
+                child.after_restart(child)
+            except (KefuError, StoreUnavailable) as exc:
+                log.error("%s restarted but not ready: %s", child.name, exc)
 
     def tracker_url(self) -> str:
         url = tracker_database_url(self.settings)
@@ -171,14 +211,23 @@ class Stack:
             child = self._spawn("falkordb", server_command(self.settings.graph_port, data), dict(os.environ))
             wait_ready(self.settings.graph_port, 30, child.proc)
             log.info("FalkorDB: local server on 127.0.0.1:%d, data in %s", self.settings.graph_port, data)
+            child.after_restart = self._reload_graph  # its last snapshot may predate the seed load
+        self.load_graph(url)
+        self.graph_url = url
+        return url
+
+    def _reload_graph(self, child: Child) -> None:
+        wait_ready(self.settings.graph_port, 30, child.proc)
+        self.load_graph(graph_url_for(self.settings))
+
+    def load_graph(self, url: str) -> None:
+        """Load the seed graph unless the same content digest is already there; failures only degrade."""
         try:
             counts = load_graph(url, PROJECT_ROOT / "data" / "knowledge" / "graph")
             log.info("knowledge graph %s: %d nodes, %d relations%s", redact(url), counts["nodes"],
                      counts["relations"], "" if counts["changed"] else " (unchanged)")  # fmt: skip
         except (ValidationFailed, StoreUnavailable) as exc:
             log.error("knowledge graph not loaded, graph answers will degrade: %s", exc)
-        self.graph_url = url
-        return url
 
     def load_knowledge(self, env: dict[str, str]) -> None:
         """`kefu kb load --if-changed` in a child process (the encoder is not kept in the launcher).
@@ -206,26 +255,29 @@ class Stack:
         if not self.model.is_file():
             raise KefuError(f"no trained model at {self.model}; run `make model`")
         tracker = self.tracker_url()
-        endpoints = write_endpoints(settings, tracker, settings.var_dir / "run" / "endpoints.yml")
+        secret = settings.actions_secret or _stored_token(settings.actions_secret_file)
+        endpoints = write_endpoints(settings, tracker, settings.var_dir / "run" / "endpoints.yml", secret)
         token = settings.rasa_token or _stored_token(settings.rasa_token_file)
         # the action server (handoff tickets, knowledge) uses the same database as the tracker store
         env = child_env(settings, {"KEFU_POSTGRES_URL": tracker})
         env["KEFU_GRAPH_URL"] = self.start_graph()  # knowledge graph: local FalkorDB unless configured
         self.load_knowledge(env)  # FAQ + case library seed, before the action server answers from it
         py = sys.executable
+        # secrets travel in the environment, never on a command line `ps` shows (ops/quiet.py, ops/action_server.py)
         actions = self._spawn(
             "actions",
-            [py, "-m", "ops.quiet", "rasa_sdk", "--actions", "actions", "--port", str(settings.actions_port)],
-            env,
+            [py, "-m", "ops.quiet", "ops.action_server", "--actions", "actions", "--host", settings.actions_host,
+             "--port", str(settings.actions_port)],
+            {**env, "KEFU_ACTIONS_SECRET": secret},
         )
         rasa = self._spawn(
             "rasa",
             [
                 py, "-m", "ops.quiet", "rasa", "run", "--model", str(self.model), "--endpoints", str(endpoints),
                 "--credentials", str(RASA_DIR / "credentials.yml"), "--interface", settings.host,
-                "--port", str(settings.rasa_port), "--enable-api", "--auth-token", token,
+                "--port", str(settings.rasa_port), "--enable-api",
             ],
-            env,
+            {**env, "KEFU_RASA_TOKEN": token},
         )
         # the agent console (ops/console.py, handoff/console): same database, Rasa's HTTP API with the same token
         console = self._spawn(
@@ -245,14 +297,24 @@ class Stack:
         except StoreUnavailable as exc:
             log.error("background jobs not started: %s", exc)
 
-    def watch(self) -> int:
-        """Block until a child exits on its own; return its exit code."""
+    def watch(self) -> None:
+        """Keep the children up until Ctrl-C/SIGTERM (raised here as KeyboardInterrupt by `run`).
+
+        A child that exits on its own is restarted after its backoff while the others keep
+        serving: one crash must not take the chat down for every customer."""
         while True:
+            now = time.monotonic()
             for child in self.children:
+                if child.restart_at is not None:
+                    if now >= child.restart_at:
+                        self._restart(child)
+                    continue
                 code = child.proc.poll()
                 if code is not None:
-                    log.error("%s exited with code %s; see %s", child.name, code, self.logs / f"{child.name}.log")
-                    return code or 1
+                    _kill_group(child.proc.pid)  # what it left behind (worker pool processes) goes too
+                    delay = child.crashed(now)
+                    log.error("%s exited with code %s; restarting it in %.0f s; see %s",
+                              child.name, code, delay, self.logs / f"{child.name}.log")  # fmt: skip
             time.sleep(0.5)
 
     def stop(self) -> None:
@@ -262,6 +324,14 @@ class Stack:
         if self.postgres is not None:
             self.postgres.stop()
             self.postgres = None
+
+
+def _kill_group(pgid: int) -> None:
+    """SIGKILL a crashed child's process group (its pid stays reserved while the group has members)."""
+    try:
+        os.killpg(pgid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass
 
 
 def _stored_token(path: Path) -> str:
@@ -296,7 +366,8 @@ def run(settings: Settings, model: Path) -> int:
         shown = "localhost" if settings.host in ("127.0.0.1", "0.0.0.0") else settings.host
         print(f"Agent console: http://{shown}:{settings.console_port}/ (accounts: kefu agents add)", flush=True)
         print("Press Ctrl-C to stop.", flush=True)
-        return stack.watch()
+        stack.watch()
+        return 0
     except KeyboardInterrupt:
         print("\nStopping Kefu ...", flush=True)
         return 0

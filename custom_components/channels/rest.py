@@ -4,7 +4,6 @@ non-string message with a 500; this one answers 4xx with a reason and never cras
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 from typing import Any, Awaitable, Callable, Dict, Optional
@@ -14,8 +13,9 @@ from sanic import Blueprint, response
 from sanic.request import Request
 from sanic.response import HTTPResponse
 
+from custom_components.channels.limits import cap_request_size
 from kefu.errors import BadInput
-from kefu.inbound import parse_inbound
+from kefu.inbound import loads_json, parse_inbound
 
 log = logging.getLogger(__name__)
 
@@ -40,12 +40,7 @@ def decode_json_body(request: Request) -> Any:
         raise BadInput(f"request body larger than {MAX_BODY_BYTES} bytes", status=413)
     if not body.strip():
         raise BadInput("request body is empty")
-    try:
-        return json.loads(body.decode("utf-8"))
-    except UnicodeDecodeError as exc:
-        raise BadInput("request body is not valid UTF-8") from exc
-    except json.JSONDecodeError as exc:
-        raise BadInput(f"request body is not valid JSON ({exc.msg} at position {exc.pos})") from exc
+    return loads_json(body)
 
 
 class KefuRestInput(InputChannel):
@@ -60,7 +55,7 @@ class KefuRestInput(InputChannel):
         return cls()
 
     def blueprint(self, on_new_message: Callable[[UserMessage], Awaitable[Any]]) -> Blueprint:
-        hook = Blueprint("kefu_rest_webhook", __name__)
+        hook = cap_request_size(Blueprint("kefu_rest_webhook", __name__))
 
         @hook.route("/", methods=["GET"])
         async def health(_: Request) -> HTTPResponse:

@@ -17,7 +17,6 @@ credentials.yml (secrets from KEFU_SLACK_BOT_TOKEN / KEFU_SLACK_SIGNING_SECRET):
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
 from typing import Any, Awaitable, Callable, Mapping, Optional
 from urllib.parse import parse_qs
@@ -28,9 +27,11 @@ from sanic import Blueprint, response
 from sanic.request import Request
 from sanic.response import HTTPResponse
 
+from custom_components.channels.limits import cap_request_size
 from custom_components.channels.wechat.state import ChannelState, open_state, state_url
 from kefu.config import load_settings
 from kefu.errors import BadInput, ConfigError, KefuError
+from kefu.inbound import loads_json
 
 log = logging.getLogger(__name__)
 
@@ -49,16 +50,16 @@ def check_shape(request: Request) -> Optional[dict[str, Any]]:
     content_type = (request.headers.get("content-type") or "").split(";")[0].strip().lower()
     try:
         if content_type == "application/json":
-            event = json.loads(body.decode("utf-8"))
+            event = loads_json(body)  # 400 for invalid or too deeply nested JSON (not a RecursionError)
             if not isinstance(event, dict) or not isinstance(event.get("event", {}), dict):
                 raise BadInput("a Slack event must be a JSON object")
             return event
         if content_type == "application/x-www-form-urlencoded":
             payload = parse_qs(body.decode("utf-8")).get("payload")
-            if not payload or not isinstance(json.loads(payload[0]), dict):
+            if not payload or not isinstance(loads_json(payload[0]), dict):
                 raise BadInput("an interactive request needs a JSON object in `payload`")
             return None
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+    except UnicodeDecodeError as exc:
         raise BadInput("request body is not valid UTF-8 JSON") from exc
     raise BadInput("Content-Type must be application/json or application/x-www-form-urlencoded", status=415)
 
@@ -114,7 +115,7 @@ class KefuSlackInput(SlackInput):
         return await self.state.claim(f"slack:{str(ident)[:128]}", "1", DEDUP_TTL_S)
 
     def blueprint(self, on_new_message: Callable[[UserMessage], Awaitable[Any]]) -> Blueprint:
-        hook = super().blueprint(on_new_message)
+        hook = cap_request_size(super().blueprint(on_new_message))
 
         @hook.middleware("request")
         async def guard(request: Request) -> Optional[HTTPResponse]:

@@ -35,6 +35,7 @@ import logging
 import re
 import uuid
 from typing import Any, Awaitable, Callable, Dict, Iterable, Optional
+from urllib.parse import urlsplit
 
 from rasa.core.channels.channel import OutputChannel, UserMessage
 from rasa.core.channels.socketio import SocketBlueprint, SocketIOInput, SocketIOOutput
@@ -43,7 +44,9 @@ from sanic.request import Request
 from sanic.response import HTTPResponse
 from socketio import AsyncServer
 
+from custom_components.channels.limits import cap_request_size
 from custom_components.channels.rest import max_message_chars
+from kefu.config import load_settings
 from kefu.errors import BadInput
 from kefu.inbound import Inbound, parse_inbound
 
@@ -74,6 +77,24 @@ def handoff_event(custom: Dict[str, Any]) -> Optional[Dict[str, Any]]:
         "queue": queue if isinstance(queue, str) else None,
         "agent": agent[:64] if isinstance(agent, str) else None,
     }
+
+
+def origin_check(widget_origins: Iterable[str]) -> Callable[[str, Dict[str, Any]], bool]:
+    """engine.io's `cors_allowed_origins`: Kefu's own origin (the host the request was sent to) or a
+    configured widget host page (KEFU_WIDGET_ORIGINS). `[]` would turn engine.io's check off, and its
+    same-origin default needs a WSGI URL scheme its Sanic driver does not set (it refuses every Origin)."""
+    allowed = frozenset(o.lower() for o in widget_origins)
+
+    def allowed_origin(origin: str, environ: Dict[str, Any]) -> bool:
+        origin = (origin or "").lower()
+        if origin in allowed:
+            return True
+        request = environ.get("sanic.request")
+        host = (request.host if request is not None else environ.get("HTTP_HOST", "")).lower()
+        parts = urlsplit(origin)
+        return bool(host) and parts.scheme in ("http", "https") and parts.netloc == host and not parts.path
+
+    return allowed_origin
 
 
 def valid_session_id(value: Any) -> Optional[str]:
@@ -146,9 +167,10 @@ class KefuSocketIOInput(SocketIOInput):
     def blueprint(self, on_new_message: Callable[[UserMessage], Awaitable[Any]]) -> Blueprint:
         namespace = self.namespace
         sio = KefuAsyncServer(
-            async_mode="sanic", cors_allowed_origins=[], max_http_buffer_size=MAX_SOCKET_MESSAGE_BYTES
+            async_mode="sanic", cors_allowed_origins=origin_check(load_settings().widget_origins),
+            max_http_buffer_size=MAX_SOCKET_MESSAGE_BYTES,
         )
-        hook = SocketBlueprint(sio, self.socketio_path, "kefu_socketio_webhook", __name__)
+        hook = cap_request_size(SocketBlueprint(sio, self.socketio_path, "kefu_socketio_webhook", __name__))
         self.sio = sio
 
         @hook.route("/", methods=["GET"])
@@ -239,7 +261,7 @@ class KefuAsyncServer(AsyncServer):
     async def _handle_eio_message(self, eio_sid: str, data: Any) -> None:
         try:
             await super()._handle_eio_message(eio_sid, data)
-        except (ValueError, TypeError, KeyError, IndexError) as exc:
+        except (ValueError, TypeError, KeyError, IndexError, RecursionError) as exc:  # RecursionError: deep JSON
             log.info("socketio: dropped an undecodable packet (%s)", type(exc).__name__)
             sid = self.manager.sid_from_eio_sid(eio_sid, "/")
             if sid is not None:

@@ -14,7 +14,9 @@ a host page's scripts or styles cannot tamper with it. The launcher itself lives
 Shadow DOM on the host page so the host's CSS cannot restyle it.
 
 Credentials (`credentials.yml`): `frame_ancestors`: list of origins allowed to embed the
-widget (CSP frame-ancestors of `/chat/embed`); default `["*"]`, any site.
+widget (CSP frame-ancestors of `/chat/embed`); default: Kefu itself and the host pages in
+KEFU_WIDGET_ORIGINS, or `["*"]`, any site, when that is unset. Whoever embeds it, the chat posts
+its messages (session id, transcript) only to the host origin widget.js passes as `?host=`.
 """
 
 from __future__ import annotations
@@ -28,7 +30,8 @@ from sanic import Blueprint, response
 from sanic.request import Request
 from sanic.response import HTTPResponse
 
-from kefu.config import PROJECT_ROOT
+from custom_components.channels.limits import cap_request_size
+from kefu.config import PROJECT_ROOT, load_settings
 from kefu.errors import ConfigError
 
 STATIC_DIR = Path(__file__).resolve().parent / "webchat_static"
@@ -79,13 +82,17 @@ class WebChatInput(InputChannel):
 
     @classmethod
     def from_credentials(cls, credentials: Optional[Dict[str, Any]]) -> InputChannel:
-        return cls(parse_frame_ancestors((credentials or {}).get("frame_ancestors")))
+        ancestors = (credentials or {}).get("frame_ancestors")
+        widget_origins = load_settings().widget_origins
+        if ancestors is None and widget_origins:  # KEFU_WIDGET_ORIGINS: these host pages (and Kefu) only
+            ancestors = ["'self'", *widget_origins]
+        return cls(parse_frame_ancestors(ancestors))
 
     def url_prefix(self) -> str:
         return "/chat"
 
     def blueprint(self, on_new_message: Callable[[UserMessage], Awaitable[Any]]) -> Blueprint:
-        page = Blueprint("kefu_webchat", __name__)
+        page = cap_request_size(Blueprint("kefu_webchat", __name__))
         own = security_headers()
         embeddable = security_headers(self.frame_ancestors)
 

@@ -13,6 +13,8 @@ from typing import Any, Mapping, Optional
 
 from psycopg_pool import AsyncConnectionPool
 
+from kefu.pii import mask_text
+
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS handoff_adapter_links (
     adapter text NOT NULL,
@@ -114,18 +116,24 @@ class LiveChatAdapter(ABC):
     async def close(self, ticket: Any, disposition: str) -> None:
         """Tell the tool the ticket is closed."""
 
+    async def tell_agent(self, ticket: Any, text: str) -> None:  # noqa: B027 - tools without commands
+        """Answer the agents in the ticket's thread, e.g. why a command was refused."""
+
     def immediate_reply(self, request: WebhookRequest) -> Optional[dict[str, Any]]:
         """A body the tool expects back from a verified webhook (Slack's url_verification)."""
         return None
 
 
 def handoff_summary(ticket: Any, max_lines: int = 10) -> str:
-    """A plain-text briefing for agents in an external tool: queue, reason and the transcript tail."""
+    """A plain-text briefing for agents in an external tool: queue, reason and the transcript tail.
+
+    Personal numbers are masked here too (kefu.pii), for tickets written before transcripts were.
+    """
     lines = [
         f"Kefu handoff {ticket.id} · queue {ticket.queue} · reason {ticket.reason} · priority {ticket.priority}"
         f" · {ticket.language} · channel {ticket.channel}"
     ]
     for turn in (ticket.transcript or [])[-max_lines:]:
         if isinstance(turn, dict) and isinstance(turn.get("text"), str):
-            lines.append(f"{turn.get('role', '?')}: {turn['text'][:500]}")
+            lines.append(f"{turn.get('role', '?')}: {mask_text(turn['text'])[:500]}")
     return "\n".join(lines)

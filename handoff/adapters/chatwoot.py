@@ -21,6 +21,7 @@ from typing import Any, Optional
 from handoff.adapters.base import AdapterLinks, AgentMessage, LiveChatAdapter, WebhookRequest, handoff_summary
 from handoff.adapters.http import JsonClient
 from kefu.errors import BadInput, ConfigError
+from kefu.pii import mask_text
 
 
 def parse_teams(raw: str) -> dict[str, int]:
@@ -68,7 +69,7 @@ class ChatwootAdapter(LiveChatAdapter):
             return
         contact = await self.http.post(
             f"{self.account}/contacts",
-            {"inbox_id": self.inbox_id, "name": f"Kefu {ticket.conversation_id}"[:120],
+            {"inbox_id": self.inbox_id, "name": mask_text(f"Kefu {ticket.conversation_id}")[:120],
              "identifier": f"kefu:{ticket.id}"},
         )
         payload = contact.get("payload", contact)
@@ -94,7 +95,7 @@ class ChatwootAdapter(LiveChatAdapter):
             await self.open_handoff(ticket)
             conv = await self._conversation(ticket)
         await self.http.post(f"{self.account}/conversations/{conv}/messages",
-                             {"content": text, "message_type": "incoming", "private": False})
+                             {"content": mask_text(text), "message_type": "incoming", "private": False})
 
     async def receive_agent_message(self, request: WebhookRequest) -> list[AgentMessage]:
         sent = request.query.get("token", "")

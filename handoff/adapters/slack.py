@@ -3,7 +3,8 @@
 `open_handoff` posts the briefing with `chat.postMessage` and remembers the thread's `ts`;
 customer messages go into that thread; the Events API webhook (`message` events with a
 `thread_ts`, from a person, not a bot) brings agent replies back to the customer. A reply
-`!close [disposition]` closes the ticket. Every webhook is verified: `X-Slack-Signature` =
+`!close [disposition]` closes the ticket with one of the console's dispositions (another is
+refused in the thread). Every webhook is verified: `X-Slack-Signature` =
 `v0=` + HMAC-SHA256(signing secret, `v0:{timestamp}:{raw body}`), timestamp within 5 minutes;
 Slack's retries of an already handled event id are ignored.
 
@@ -23,6 +24,7 @@ from typing import Any, Optional
 from handoff.adapters.base import AdapterLinks, AgentMessage, LiveChatAdapter, WebhookRequest, handoff_summary
 from handoff.adapters.http import AdapterUnavailable, JsonClient
 from kefu.errors import BadInput, ConfigError
+from kefu.pii import mask_text
 
 MAX_SKEW = 300
 SEEN_EVENTS = 2048
@@ -94,7 +96,7 @@ class SlackAdapter(LiveChatAdapter):
         if thread is None:
             await self.open_handoff(ticket)
             thread = await self.links.external_id(self.name, ticket.id)
-        await self._post(f"customer: {slack_escape(text)}", thread)
+        await self._post(f"customer: {slack_escape(mask_text(text))}", thread)
 
     def immediate_reply(self, request: WebhookRequest) -> Optional[dict[str, Any]]:
         try:
@@ -132,15 +134,20 @@ class SlackAdapter(LiveChatAdapter):
         if ticket_id is None:
             return []
         agent = f"slack:{str(event.get('user') or 'agent')[:40]}"
-        if text.strip().startswith("!close"):
-            parts = text.split()
-            return [AgentMessage(ticket_id, agent, close_disposition=parts[1] if len(parts) > 1 else "resolved")]
+        parts = text.split()
+        if parts[0] == "!close":  # the relay checks the disposition against the console's list
+            return [AgentMessage(ticket_id, agent, close_disposition=" ".join(parts[1:]) or "resolved")]
         return [AgentMessage(ticket_id, agent, _unescape(text))]
 
     async def close(self, ticket: Any, disposition: str) -> None:
         thread = await self.links.external_id(self.name, ticket.id)
         if thread is not None:
             await self._post(f"ticket closed: {slack_escape(disposition)}", thread)
+
+    async def tell_agent(self, ticket: Any, text: str) -> None:
+        thread = await self.links.external_id(self.name, ticket.id)
+        if thread is not None:
+            await self._post(slack_escape(text), thread)
 
 
 def _unescape(text: str) -> str:

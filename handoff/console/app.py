@@ -38,12 +38,13 @@ class ConsoleConfig:
     relay_interval: float = 0.25
     rating_action: str = RATING_ACTION
     model_path: Optional[Path] = None  # the model `kefu run` serves: the supervisor's thresholds panel
+    max_request_bytes: int = MAX_BODY  # KEFU_MAX_REQUEST_BYTES; the console never accepts more than MAX_BODY
 
 
 def create_app(config: ConsoleConfig, name: str = "kefu_console", *, live_metrics: LiveMetrics) -> Sanic:
     """Build the console app; resources open in `before_server_start`, close after stop."""
     app = Sanic(name, register=False, env_prefix="KEFU_SANIC_")
-    app.config.REQUEST_MAX_SIZE = MAX_BODY
+    app.config.REQUEST_MAX_SIZE = min(MAX_BODY, config.max_request_bytes)  # 413 before reading, chunked or not
     app.config.WEBSOCKET_MAX_SIZE = MAX_WS_MESSAGE
     app.config.KEEP_ALIVE_TIMEOUT = 15
     app.ctx.config = config

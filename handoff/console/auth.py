@@ -1,9 +1,14 @@
-"""Logging in and out: the login form (double-submit CSRF cookie), failed-login throttling, sessions."""
+"""Logging in and out: the login form (double-submit CSRF cookie), failed-login throttling, sessions.
+
+Failed logins are limited per account name and per client IP (`users.LoginFailures`, in PostgreSQL);
+the client IP is the peer's address, or the proxy's forwarded address only when the console is
+configured to trust its proxy (Sanic's `KEFU_SANIC_PROXIES_COUNT`, `_REAL_IP_HEADER`, `_FORWARDED_SECRET`).
+"""
 
 from __future__ import annotations
 
+import math
 import secrets
-import time
 
 from sanic import Sanic, response
 from sanic.request import Request
@@ -22,9 +27,6 @@ from handoff.console.web import (
     language,
     set_cookie,
 )
-
-LOGIN_FAILURES_ALLOWED = 10
-LOGIN_FAILURE_WINDOW = 300.0
 
 
 def _login_page(request: Request, failed: bool = False) -> HTTPResponse:
@@ -48,18 +50,30 @@ async def login(request: Request) -> HTTPResponse:
         raise ApiError("missing or wrong CSRF token", 403)
     check_csrf(request, form.get("csrf", ""), cookie)
     name, password = form.get("name", ""), form.get("password", "")
-    if _too_many_failures(app, name):
-        raise ApiError("too many failed logins; wait a few minutes", 429)
+    attempt, wait = await app.ctx.agents.failures.begin(name, client_ip(request))
+    if attempt is None:
+        return _too_many_failures(wait)
     agent = await app.ctx.agents.authenticate(name, password) if name and password else None
     if agent is None:
-        app.ctx.login_failures.setdefault(name, []).append(time.monotonic())
         return _login_page(request, failed=True)
-    app.ctx.login_failures.pop(name, None)
+    await app.ctx.agents.failures.succeeded(attempt)
     token, _ = await app.ctx.agents.open_session(agent)
     resp = response.redirect("/supervisor" if agent.is_supervisor else "/console", status=303)
     set_cookie(request, resp, SESSION_COOKIE, token, 12 * 3600)
     del resp.cookies[LOGIN_CSRF_COOKIE]
     return resp
+
+
+def client_ip(request: Request) -> str:
+    """The forwarded client address if a trusted proxy is configured (Sanic ignores the headers otherwise)."""
+    return request.remote_addr or request.ip or "unknown"
+
+
+def _too_many_failures(wait: float) -> HTTPResponse:
+    seconds = max(1, math.ceil(wait))
+    minutes = math.ceil(seconds / 60)
+    detail = f"too many failed logins; wait {minutes} minute{'s' if minutes > 1 else ''} and try again"
+    return response.json({"detail": detail}, status=429, headers={"Retry-After": str(seconds)})
 
 
 async def logout(request: Request) -> HTTPResponse:
@@ -72,15 +86,6 @@ async def logout(request: Request) -> HTTPResponse:
     return resp
 
 
-def _too_many_failures(app: Sanic, name: str) -> bool:
-    now = time.monotonic()
-    recent = [t for t in app.ctx.login_failures.get(name, []) if now - t < LOGIN_FAILURE_WINDOW]
-    app.ctx.login_failures[name] = recent
-    if len(app.ctx.login_failures) > 10_000:
-        app.ctx.login_failures.clear()
-    return len(recent) >= LOGIN_FAILURES_ALLOWED
-
-
 ROUTES: tuple[Route, ...] = (
     ("get", "/login", login_form),
     ("post", "/login", login),
@@ -89,5 +94,4 @@ ROUTES: tuple[Route, ...] = (
 
 
 def register(app: Sanic) -> None:
-    app.ctx.login_failures = {}
     add_routes(app, ROUTES)

@@ -1,7 +1,9 @@
 """The ticket WebSocket: new messages and status changes pushed to the agent, the agent's replies received.
 
 The handshake needs a session cookie and a same-host Origin (`websocket_guard`, against
-cross-site WebSocket hijacking), since browsers send no CSRF header on WebSocket upgrades.
+cross-site WebSocket hijacking), since browsers send no CSRF header on WebSocket upgrades. The
+session is checked again every few seconds: a socket ends once its session does (logout, account
+disabled or replaced with `kefu agents`, expiry), from this console process or another.
 """
 
 from __future__ import annotations
@@ -18,11 +20,21 @@ from sanic.response import HTTPResponse
 from handoff import ticket_fields as tf
 from handoff.console.ticket_api import check_assignee, message_json, ticket_json, visible_ticket
 from handoff.console.users import Agent
-from handoff.console.web import ApiError, add_routes, current_session, int_arg, same_origin, text_field
+from handoff.console.web import (
+    SESSION_COOKIE,
+    ApiError,
+    add_routes,
+    current_session,
+    int_arg,
+    same_origin,
+    text_field,
+)
 from handoff.tickets import Ticket
 from kefu.errors import KefuError, NotFound
 
 log = logging.getLogger(__name__)
+
+SESSION_CHECK = 5.0  # seconds between checks that the socket's session still exists
 
 
 async def websocket_guard(request: Request) -> Optional[HTTPResponse]:
@@ -46,7 +58,8 @@ async def ticket_socket(request: Request, ws: Any, ticket_id: str) -> None:
     ctx.online[agent.name] = ctx.online.get(agent.name, 0) + 1
     wake = ctx.hub.subscribe(ticket.id)
     try:
-        await _socket_loop(request.app, ws, agent, ticket, wake, int_arg(request.args.get("after"), 0))
+        await _socket_loop(request.app, ws, agent, ticket, wake, int_arg(request.args.get("after"), 0),
+                           request.cookies.get(SESSION_COOKIE))
     finally:
         ctx.hub.unsubscribe(ticket.id, wake)
         ctx.online[agent.name] -= 1
@@ -93,10 +106,20 @@ async def _receive(app: Sanic, ws: Any, agent: Agent, ticket: Ticket) -> None:
             await ws.send(json.dumps({"type": "error", "detail": str(exc)[:300] or exc.__class__.__name__}))
 
 
-async def _socket_loop(app: Sanic, ws: Any, agent: Agent, ticket: Ticket, wake: asyncio.Event, after: int) -> None:
-    """Push and receive until either side ends (the socket closes, or sending fails)."""
+async def _watch_session(app: Sanic, ws: Any, token: Optional[str]) -> None:
+    """Close the socket once its session is gone (a logged-out or disabled agent must stop receiving)."""
+    while await app.ctx.agents.session(token) is not None:
+        await asyncio.sleep(SESSION_CHECK)
+    await ws.send(json.dumps({"type": "error", "detail": "logged out"}))
+    await ws.close(code=4401, reason="logged out")
+
+
+async def _socket_loop(app: Sanic, ws: Any, agent: Agent, ticket: Ticket, wake: asyncio.Event, after: int,
+                       token: Optional[str]) -> None:
+    """Push and receive until either side ends (the socket closes, sending fails, or the session ends)."""
     tasks = [asyncio.ensure_future(_push(app, ws, ticket, wake, after)),
-             asyncio.ensure_future(_receive(app, ws, agent, ticket))]
+             asyncio.ensure_future(_receive(app, ws, agent, ticket)),
+             asyncio.ensure_future(_watch_session(app, ws, token))]
     try:
         done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
         for task in done:

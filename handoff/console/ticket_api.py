@@ -19,7 +19,7 @@ from handoff.console.corrections import check_intent, record_correction
 from handoff.console.pages import DISPOSITIONS
 from handoff.console.users import Agent
 from handoff.console.web import ApiError, Route, add_routes, body_json, require_session, text_field
-from handoff.tickets import AlreadyClaimed, Ticket
+from handoff.tickets import AlreadyClaimed, Ticket, routing_queues
 
 SUMMARY_FIELDS = ("id", "conversation_id", "channel", "queue", "priority", "reason", "language", "status", "agent")
 
@@ -108,6 +108,9 @@ async def transfer(request: Request, ticket_id: str) -> HTTPResponse:
     agent = (await require_session(request, csrf=True)).agent
     data = body_json(request)
     queue = tf.queue_name(data.get("queue"))
+    known = routing_queues()
+    if queue not in known:  # no agent works it and routing counts no capacity there
+        raise ApiError(f"no queue {queue!r} in routing: transfer to one of {', '.join(known)}", 400)
     ticket = await visible_ticket(request.app, agent, ticket_id)
     if not (ticket.status == "waiting" and agent.may_work(ticket.queue)):
         check_assignee(agent, ticket, supervisor_ok=True)

@@ -1,12 +1,18 @@
-"""Console accounts and sessions in PostgreSQL (tables `console_agents`, `console_sessions`).
+"""Console accounts, sessions and failed logins in PostgreSQL (`console_agents`, `console_sessions`,
+`console_login_failures`).
 
-Passwords are hashed with `hashlib.scrypt` (memory-hard, stdlib: no extra dependency);
-sessions are server-side rows keyed by the SHA-256 of a random cookie token, so a stolen
-database dump holds no usable cookie and a console restart keeps agents logged in.
+Passwords are hashed with `hashlib.scrypt` (memory-hard, stdlib: no extra dependency) at OWASP's
+cost (N=2^17, r=8, p=1: ~0.4 s and 128 MiB each), in worker threads behind a semaphore so the
+console's one event loop keeps serving agents while logins hash; hashes of older parameters still
+verify and are re-hashed at the next successful login. Sessions are server-side rows keyed by the
+SHA-256 of a random cookie token, so a stolen database dump holds no usable cookie and a console
+restart keeps agents logged in; replacing or disabling an account ends its sessions. Failed logins
+are counted in `console_login_failures` (see `LoginFailures`).
 """
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import hashlib
 import hmac
@@ -27,8 +33,14 @@ NAME_RE = re.compile(r"^[A-Za-z0-9_.@-]{1,64}$")
 GROUP_RE = re.compile(r"^[a-z][a-z0-9_-]{0,47}$")
 MIN_PASSWORD = 8
 MAX_PASSWORD = 1024
-SCRYPT_N, SCRYPT_R, SCRYPT_P = 2**14, 8, 1
+SCRYPT_N, SCRYPT_R, SCRYPT_P = 2**17, 8, 1  # OWASP Password Storage Cheat Sheet
+SCRYPT_MAXMEM = 256 * 1024 * 1024  # N=2^17, r=8 needs 128 MiB; hashlib's default cap is 32 MiB
+HASH_SLOTS = 2  # concurrent hashes (the console's machine has 2 cores)
 SESSION_TTL = timedelta(hours=12)
+FAILURE_WINDOW = timedelta(minutes=15)
+NAME_FAILURES_ALLOWED = 5  # per account name in FAILURE_WINDOW
+IP_FAILURES_ALLOWED = 20  # per client IP in FAILURE_WINDOW, across names
+_FAILURES_LOCK = 0x6B656675  # advisory lock serialising the check-and-count of login attempts
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS console_agents (
@@ -46,29 +58,42 @@ CREATE TABLE IF NOT EXISTS console_sessions (
     created_at timestamptz NOT NULL DEFAULT now(),
     expires_at timestamptz NOT NULL
 );
+CREATE TABLE IF NOT EXISTS console_login_failures (
+    id bigserial PRIMARY KEY,
+    kind text NOT NULL,
+    key text NOT NULL,
+    at timestamptz NOT NULL DEFAULT now()
+);
+CREATE INDEX IF NOT EXISTS console_login_failures_key ON console_login_failures (kind, key, at);
+CREATE INDEX IF NOT EXISTS console_login_failures_at ON console_login_failures (at);
 """
 
 
-def hash_password(password: str) -> str:
-    """`scrypt$n$r$p$salt$hash` (base64), so parameters can be raised later."""
+def hash_password(password: str, n: int = SCRYPT_N, r: int = SCRYPT_R, p: int = SCRYPT_P) -> str:
+    """`scrypt$n$r$p$salt$hash` (base64), so parameters can be raised later (tests may pass a lower n)."""
     salt = secrets.token_bytes(16)
-    digest = hashlib.scrypt(password.encode("utf-8"), salt=salt, n=SCRYPT_N, r=SCRYPT_R, p=SCRYPT_P, dklen=32)
+    digest = hashlib.scrypt(password.encode("utf-8"), salt=salt, n=n, r=r, p=p, dklen=32, maxmem=SCRYPT_MAXMEM)
     b64 = base64.b64encode
-    return f"scrypt${SCRYPT_N}${SCRYPT_R}${SCRYPT_P}${b64(salt).decode()}${b64(digest).decode()}"
+    return f"scrypt${n}${r}${p}${b64(salt).decode()}${b64(digest).decode()}"
 
 
 def verify_password(password: str, stored: str) -> bool:
+    """Checks against the parameters stored in the hash, so older hashes keep verifying."""
     try:
         scheme, n, r, p, salt, digest = stored.split("$")
         if scheme != "scrypt":
             return False
         expected = base64.b64decode(digest)
-        actual = hashlib.scrypt(
-            password.encode("utf-8"), salt=base64.b64decode(salt), n=int(n), r=int(r), p=int(p), dklen=len(expected)
-        )
+        actual = hashlib.scrypt(password.encode("utf-8"), salt=base64.b64decode(salt), n=int(n), r=int(r), p=int(p),
+                                dklen=len(expected), maxmem=SCRYPT_MAXMEM)
     except (ValueError, TypeError):
         return False
     return hmac.compare_digest(actual, expected)
+
+
+def needs_rehash(stored: str) -> bool:
+    """True when a hash was made with other parameters than today's (re-hashed at the next login)."""
+    return stored.split("$")[:4] != ["scrypt", str(SCRYPT_N), str(SCRYPT_R), str(SCRYPT_P)]
 
 
 # A fixed hash to verify against when the user does not exist, so timing does not tell.
@@ -80,6 +105,27 @@ def _dummy_hash() -> str:
     if _DUMMY_HASH is None:
         _DUMMY_HASH = hash_password(secrets.token_hex(8))
     return _DUMMY_HASH
+
+
+def _check(password: str, stored: Optional[str]) -> bool:
+    """`verify_password`, against the dummy hash when there is no account (runs in a worker thread)."""
+    return verify_password(password, stored or _dummy_hash()) and stored is not None
+
+
+class Hasher:
+    """scrypt in worker threads, at most `slots` at a time: the event loop never runs a hash, and a burst
+    of logins queues here instead of taking every core from the agents' requests."""
+
+    def __init__(self, slots: int = HASH_SLOTS) -> None:
+        self.slots = asyncio.Semaphore(slots)
+
+    async def hash(self, password: str) -> str:
+        async with self.slots:
+            return await asyncio.to_thread(hash_password, password)
+
+    async def verify(self, password: str, stored: Optional[str]) -> bool:
+        async with self.slots:
+            return await asyncio.to_thread(_check, password, stored)
 
 
 @dataclass(frozen=True)
@@ -137,21 +183,24 @@ class AgentStore:
 
     def __init__(self, pool: AsyncConnectionPool) -> None:
         self.pool = pool
+        self.hasher = Hasher()
+        self.failures = LoginFailures(pool)
 
     async def migrate(self) -> None:
         async with self.pool.connection() as conn:
             await conn.execute(SCHEMA)
 
     async def add(self, name: str, role: str, groups: list[str], password: str, replace: bool = False) -> Agent:
+        """Create an account; with `replace`, reset an existing one and end its sessions."""
         name, role, groups, password = check_agent_fields(name, role, groups, password)
-        hashed = hash_password(password)
+        hashed = await self.hasher.hash(password)
         conflict = (
             "DO UPDATE SET password_hash = EXCLUDED.password_hash, role = EXCLUDED.role, "
             "groups = EXCLUDED.groups, disabled = false"
             if replace
             else "DO NOTHING"
         )
-        async with self.pool.connection() as conn:
+        async with self.pool.connection() as conn, conn.transaction():
             cur = await conn.execute(
                 "INSERT INTO console_agents (name, password_hash, role, groups) VALUES (%s, %s, %s, %s) "
                 f"ON CONFLICT (name) {conflict} RETURNING name",
@@ -159,6 +208,7 @@ class AgentStore:
             )
             if await cur.fetchone() is None:
                 raise BadInput(f"agent {name!r} already exists (use --replace to reset it)")
+            await conn.execute("DELETE FROM console_sessions WHERE agent = %s", (name,))
         return Agent(name, role, groups)
 
     async def list(self) -> list[Agent]:
@@ -184,7 +234,9 @@ class AgentStore:
             await conn.execute("DELETE FROM console_sessions WHERE agent = %s", (name,))
 
     async def authenticate(self, name: str, password: str) -> Optional[Agent]:
-        """The agent if the password matches; None otherwise (same work either way)."""
+        """The agent if the password matches; None otherwise (same work either way).
+
+        A hash made with older parameters is replaced by one with today's after the match."""
         if len(name) > 64 or len(password) > MAX_PASSWORD:
             return None
         async with self.pool.connection() as conn:
@@ -194,9 +246,16 @@ class AgentStore:
                 (name,),
             )
             row = await cur.fetchone()
-        stored = row["password_hash"] if row else _dummy_hash()
-        if not verify_password(password, stored) or row is None:
-            return None
+        stored = row["password_hash"] if row else None
+        if not await self.hasher.verify(password, stored) or row is None or stored is None:
+            return None  # verified against the dummy hash too: an unknown name takes as long as a wrong password
+        if needs_rehash(stored):
+            upgraded = await self.hasher.hash(password)
+            async with self.pool.connection() as conn:
+                await conn.execute(
+                    "UPDATE console_agents SET password_hash = %s WHERE name = %s AND password_hash = %s",
+                    (upgraded, name, stored),
+                )
         return Agent(row["name"], row["role"], list(row["groups"]))
 
     async def open_session(self, agent: Agent) -> tuple[str, Session]:
@@ -231,3 +290,62 @@ class AgentStore:
     async def close_session(self, session: Session) -> None:
         async with self.pool.connection() as conn:
             await conn.execute("DELETE FROM console_sessions WHERE token_hash = %s", (session.token_hash,))
+
+
+# seconds until the IP's or the name's count drops below its limit (NULL: under both limits)
+_WAIT_SQL = """
+SELECT max(extract(epoch FROM at + %(window)s - now())) FROM (
+    SELECT kind, at, row_number() OVER (PARTITION BY kind ORDER BY at DESC) AS nth
+    FROM console_login_failures
+    WHERE ((kind = 'ip' AND key = %(ip)s) OR (kind = 'name' AND key = %(name)s)) AND at > now() - %(window)s
+) recent
+WHERE (kind = 'ip' AND nth = %(per_ip)s) OR (kind = 'name' AND nth = %(per_name)s)
+"""
+# count the attempt against the IP (and the name); rows that left the window expire one by one
+_COUNT_SQL = """
+WITH expired AS (DELETE FROM console_login_failures WHERE at <= now() - %(window)s)
+INSERT INTO console_login_failures (kind, key)
+SELECT kind, key FROM (VALUES ('ip', %(ip)s::text), ('name', %(name)s::text)) AS v (kind, key) WHERE key IS NOT NULL
+RETURNING id
+"""
+
+
+@dataclass(frozen=True)
+class Attempt:
+    """A login attempt counted as a failure until it succeeds (the rows' ids, and the name counted)."""
+
+    name: Optional[str]
+    ids: tuple[int, ...]
+
+
+class LoginFailures:
+    """Failed logins per account name and per client IP over a sliding window, in PostgreSQL.
+
+    Limits hold across console restarts and processes; each row expires on its own once it leaves
+    the window, so no amount of names tracked clears anyone's count."""
+
+    def __init__(self, pool: AsyncConnectionPool, per_name: int = NAME_FAILURES_ALLOWED,
+                 per_ip: int = IP_FAILURES_ALLOWED, window: timedelta = FAILURE_WINDOW) -> None:
+        self.pool = pool
+        self.limits = {"name": per_name, "ip": per_ip}
+        self.window = window
+
+    async def begin(self, name: str, ip: str) -> tuple[Optional[Attempt], float]:
+        """Count this attempt as a failure before the password is checked, so concurrent guesses cannot all
+        slip under the limit; (None, seconds to wait) when the name or the IP has reached its limit."""
+        counted = name if NAME_RE.match(name) else None  # other names cannot be accounts: the IP limit covers them
+        params = {"ip": ip, "name": counted, "window": self.window, "per_ip": self.limits["ip"],
+                  "per_name": self.limits["name"]}
+        async with self.pool.connection() as conn, conn.transaction():
+            await conn.execute("SELECT pg_advisory_xact_lock(%s)", (_FAILURES_LOCK,))
+            wait = (await (await conn.execute(_WAIT_SQL, params)).fetchone())[0]
+            if wait is not None and wait > 0:
+                return None, float(wait)
+            ids = [row[0] for row in await (await conn.execute(_COUNT_SQL, params)).fetchall()]
+        return Attempt(counted, tuple(ids)), 0.0
+
+    async def succeeded(self, attempt: Attempt) -> None:
+        """A right password: the name's failures are forgotten and this attempt is not held against the IP."""
+        async with self.pool.connection() as conn:
+            await conn.execute("DELETE FROM console_login_failures WHERE id = ANY(%s) OR (kind = 'name' AND key = %s)",
+                               (list(attempt.ids), attempt.name))

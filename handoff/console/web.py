@@ -11,7 +11,6 @@ Content-Security-Policy forbids inline script.
 from __future__ import annotations
 
 import hmac
-import json
 import logging
 from typing import Any, Awaitable, Callable, Optional, Sequence
 from urllib.parse import urlsplit
@@ -23,6 +22,7 @@ from sanic.response import HTTPResponse
 from handoff.console import pages
 from handoff.console.users import Agent, Session
 from kefu.errors import BadInput, KefuError, NotFound, StoreUnavailable
+from kefu.inbound import loads_json
 
 log = logging.getLogger(__name__)
 
@@ -123,13 +123,13 @@ def html_page(request: Request, body: str, status: int = 200) -> HTTPResponse:
 
 
 def body_json(request: Request) -> dict[str, Any]:
-    """The JSON object body of an API call (400 for anything else; size is capped by Sanic)."""
+    """The JSON object body of an API call (400 for anything else, deep nesting included; Sanic caps the size)."""
     if (request.content_type or "").split(";")[0].strip() != "application/json":
         raise ApiError("the body must be application/json", 415)
     try:
-        data = json.loads(request.body or b"")
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise ApiError(f"the body is not valid JSON: {exc.__class__.__name__}", 400) from exc
+        data = loads_json(request.body or b"")  # also 400 for deep nesting, which json.loads fails on with a 500
+    except BadInput as exc:
+        raise ApiError(exc.reason, 400) from exc
     if not isinstance(data, dict):
         raise ApiError("the body must be a JSON object", 400)
     return data

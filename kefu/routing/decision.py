@@ -28,6 +28,7 @@ from kefu.contracts import (
     read_parse,
     to_float,
 )
+from kefu.pii import mask_value
 from kefu.routing.settings import GENERAL, SENIOR, RoutingConfig
 
 audit_log = logging.getLogger("kefu.routing.audit")
@@ -273,8 +274,11 @@ def with_capacity(decision: RouteDecision, waiting: int, config: RoutingConfig) 
 
 
 def log_decision(conversation_id: str, decision: RouteDecision, where: str) -> None:
-    """One JSON line per decision in the audit log (`kefu.routing.audit`)."""
+    """One JSON line per decision in the audit log (`kefu.routing.audit`).
+
+    Every string in it is masked (kefu.pii): the record holds no message text, but a channel may use
+    a phone number as the conversation id, and log files outlive the tracker store's retention.
+    """
     if audit_log.isEnabledFor(logging.INFO):
-        audit_log.info(
-            "%s", json.dumps({"conversation": conversation_id, "by": where, **decision.record}, ensure_ascii=False)
-        )
+        line = mask_value({"conversation": conversation_id, "by": where, **decision.record})
+        audit_log.info("%s", json.dumps(line, ensure_ascii=False))

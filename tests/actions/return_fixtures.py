@@ -19,17 +19,17 @@ from tests.knowledge.conftest_graph import RULES_DIR
 ORDERS = {
     "orders": [
         {"id": "SO0000000001", "items": {"zh": "跑步鞋 42码", "en": "running shoes"}, "status": "delivered",
-         "placed": "today-10", "delivered": "today-4"},
+         "placed": "today-10", "delivered": "today-4", "phone": "13800000000"},
         {"id": "SO0000000002", "items": {"zh": "咖啡机", "en": "coffee machine"}, "status": "delivered",
-         "placed": "today-20", "delivered": "today-12"},
+         "placed": "today-20", "delivered": "today-12", "phone": "13800000000"},
         {"id": "SO0000000003", "items": {"zh": "口红", "en": "lipstick"}, "status": "delivered",
-         "placed": "today-5", "delivered": "today-2"},
+         "placed": "today-5", "delivered": "today-2", "phone": "13800000000"},
         {"id": "SO0000000004", "items": {"zh": "蓝牙耳机", "en": "earbuds"}, "status": "shipped",
-         "placed": "today-1", "delivered": None},
+         "placed": "today-1", "delivered": None, "phone": "13800000000"},
         {"id": "SO0000000005", "items": {"zh": "刻字钢笔", "en": "engraved pen"}, "status": "delivered",
-         "placed": "today-3", "delivered": "today-1"},
+         "placed": "today-3", "delivered": "today-1", "phone": "13800000000"},
         {"id": "SO0000000006", "items": {"zh": "水果礼盒", "en": "fruit box"}, "status": "delivered",
-         "placed": "today-2", "delivered": "today-1"},
+         "placed": "today-2", "delivered": "today-1", "phone": "13800000000"},
     ]
 }  # fmt: skip
 

@@ -57,13 +57,11 @@ async def test_invalid_card_is_refused_with_a_reason(domain, dispatcher):
     assert form.validate_phone("13912345678", dispatcher, make_tracker("inform"), domain) == {"phone": "13912345678"}
 
 
-async def test_order_id_is_normalised_and_must_exist(domain, dispatcher):
+async def test_order_id_is_normalised_and_must_be_well_formed(domain, dispatcher):
     form = ValidateOrderLookupForm()
     assert form.validate_order_id("我的单号 dd2411050123", dispatcher, make_tracker(), domain) == {
         "order_id": "DD2411050123"
     }
-    assert form.validate_order_id("AB0000000000", dispatcher, make_tracker(), domain) == {"order_id": None}
-    assert dispatcher.messages[-1]["response"] == "utter_order_not_found"
     assert form.validate_order_id("'; DROP TABLE orders;--", dispatcher, make_tracker(), domain) == {"order_id": None}
     assert dispatcher.messages[-1]["response"] == "utter_invalid_order_id"
 
@@ -85,27 +83,65 @@ async def test_lost_card_submission_blocks_the_card_and_clears_slots(domain, dis
 
 
 async def test_order_lookup_answers_in_the_conversation_language(domain, dispatcher):
-    zh = make_tracker("inform", slots={"order_id": "DD2411050123", "language": "zh"})
-    en = make_tracker("inform", slots={"order_id": "DD2411050123", "language": "en"})
+    zh = make_tracker("inform", slots={"order_id": "DD2411050123", "phone": "13812345678", "language": "zh"})
+    en = make_tracker("inform", slots={"order_id": "DD2411050123", "phone": "+86 138-1234-5678", "language": "en"})
     await ActionLookupOrder().run(dispatcher, zh, domain)
     await ActionLookupOrder().run(dispatcher, en, domain)
     assert dispatcher.messages[0]["items"] == "空气炸锅 5L" and "顺丰" in dispatcher.messages[0]["status_text"]
     assert dispatcher.messages[1]["items"] == "5L air fryer" and "SF Express" in dispatcher.messages[1]["status_text"]
 
 
+async def lookup(dispatcher, domain, order_id: str, phone) -> list:
+    tracker = make_tracker("inform", slots={"order_id": order_id, "phone": phone, "language": "en"})
+    return await ActionLookupOrder().run(dispatcher, tracker, domain)
+
+
+async def test_order_lookup_shows_an_order_only_to_the_phone_it_was_placed_with(domain, dispatcher, caplog):
+    """Order ids are guessable (DD + date + sequence): the order's own phone, in full, is the key."""
+    events = await lookup(dispatcher, domain, "DD2411050123", "138 1234 5678")
+    [shown] = dispatcher.messages
+    assert shown["response"] == "utter_order_status" and "SF Express" in shown["status_text"]
+    answers = []
+    for order_id, phone in (("DD2411050123", "13912345678"), ("DD2411050123", "5678"), ("DD2411050123", None),
+                            ("DD2411059999", "13812345678")):
+        dispatcher.messages.clear()
+        with caplog.at_level("WARNING", logger="knowledge.orders"):
+            await lookup(dispatcher, domain, order_id, phone)
+        [message] = dispatcher.messages
+        answers.append({k: v for k, v in message.items() if k != "order_id"})
+        assert message["order_id"] == order_id and "status_text" not in message and "items" not in message
+    assert all(a == answers[-1] for a in answers) and answers[-1]["response"] == "utter_order_not_found"
+    assert "phone does not match" in caplog.text and "5678" not in caplog.text  # logged, without the number
+    assert events == [SlotSet("order_id", None), SlotSet("phone", None)]
+
+
+async def test_order_id_validation_is_no_oracle_for_which_orders_exist(domain, dispatcher):
+    form = ValidateOrderLookupForm()
+    assert form.validate_order_id("AB0000000000", dispatcher, make_tracker(), domain) == {"order_id": "AB0000000000"}
+    assert form.validate_order_id("DD2411050123", dispatcher, make_tracker(), domain) == {"order_id": "DD2411050123"}
+    assert dispatcher.messages == []  # unknown and known ids are asked for the phone alike
+    assert form.validate_phone("138-1234-5678", dispatcher, make_tracker(), domain) == {"phone": "13812345678"}
+    assert ValidateReturnForm().validate_phone("hm", dispatcher, make_tracker(), domain) == {"phone": None}
+    assert dispatcher.messages[-1]["response"] == "utter_invalid_phone"
+
+
 def messages_of(dispatcher) -> list[str]:
     return [m.get("response") or m["text"] for m in dispatcher.messages]
 
 
-async def submit_return(dispatcher, domain, order_id: str, reason: str, language: str = "zh") -> list:
+async def submit_return(dispatcher, domain, order_id: str, reason: str, language: str = "zh",
+                        phone: str = "13800000000") -> list:
     tracker = make_tracker("inform", text=reason, slots={"order_id": order_id, "return_reason": reason,
-                                                         "language": language})
+                                                         "phone": phone, "language": language})
     return await ActionSubmitReturn().run(dispatcher, tracker, domain)
+
+
+RETURN_DONE = [SlotSet("order_id", None), SlotSet("phone", None), SlotSet("return_reason", None)]
 
 
 async def test_eligible_return_is_created_and_says_which_rule_decided(wired, dispatcher, domain):  # noqa: F811
     events = await submit_return(dispatcher, domain, "SO0000000001", "尺码不合适")
-    assert events == [SlotSet("order_id", None), SlotSet("return_reason", None)]
+    assert events == RETURN_DONE
     why, created = dispatcher.messages
     assert "签收4天" in why["text"] and "判定依据：签收天数（4） ≤ 7 且 已拆封未知" in why["text"]
     assert created["response"] == "utter_return_created" and created["order_id"] == "SO0000000001"
@@ -148,14 +184,20 @@ async def test_quality_problem_on_fresh_food_gets_the_refund_steps(wired, dispat
 async def test_hostile_or_empty_reasons_still_get_a_decision(wired, dispatcher, domain, reason):  # noqa: F811
     events = await submit_return(dispatcher, domain, "SO0000000002", reason)
     assert messages_of(dispatcher) == ["utter_return_not_eligible"]  # delivered 12 days ago, whatever was said
-    assert events == [SlotSet("order_id", None), SlotSet("return_reason", None)]
+    assert events == RETURN_DONE
 
 
 async def test_unknown_order(wired, dispatcher, domain):  # noqa: F811
     events = await submit_return(dispatcher, domain, "ZZ9999999999", "不想要了")
     assert messages_of(dispatcher) == ["utter_order_not_found"]
     assert dispatcher.messages[0]["order_id"] == "ZZ9999999999"
-    assert events == [SlotSet("order_id", None), SlotSet("return_reason", None)]
+    assert events == RETURN_DONE
+
+
+async def test_a_return_on_someone_elses_order_is_answered_as_not_found(wired, dispatcher, domain):  # noqa: F811
+    await submit_return(dispatcher, domain, "SO0000000001", "尺码不合适", phone="13912345678")
+    assert dispatcher.messages == [{**dispatcher.messages[0], "response": "utter_order_not_found"}]
+    assert dispatcher.messages[0]["order_id"] == "SO0000000001" and "reference" not in dispatcher.messages[0]
 
 
 async def test_broken_rules_file_gives_a_polite_answer_and_no_return(orders, tmp_path, services, dispatcher,  # noqa: F811
@@ -167,7 +209,7 @@ async def test_broken_rules_file_gives_a_polite_answer_and_no_return(orders, tmp
     services.graph = GraphQA(open_graph("falkordb://127.0.0.1:1/kefu"))  # nothing listens on port 1
     events = await submit_return(dispatcher, domain, "SO0000000001", "尺码不合适")
     assert messages_of(dispatcher) == ["utter_kb_rule_unavailable"]
-    assert events == [SlotSet("order_id", None), SlotSet("return_reason", None)]
+    assert events == RETURN_DONE
 
 
 async def test_a_broken_edit_keeps_the_rules_in_force(orders, rules_dir, services, dispatcher, domain):  # noqa: F811

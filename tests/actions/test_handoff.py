@@ -155,6 +155,54 @@ async def test_store_unavailable_tells_the_customer_and_does_not_pause(domain, m
     assert [m["response"] for m in dispatcher.messages] == ["utter_handoff_unavailable"] and events == []
 
 
+SABOTAGE = """
+CREATE OR REPLACE FUNCTION kefu_test_sabotage() RETURNS trigger LANGUAGE plpgsql AS $$
+DECLARE conversation text := (SELECT conversation_id FROM handoff_tickets WHERE id = NEW.ticket_id);
+BEGIN
+    IF conversation = 'sabotage-after' THEN  -- the ticket commits; every later statement of this session fails
+        PERFORM set_config('search_path', 'kefu_no_such_schema', false);
+    ELSIF conversation = 'sabotage-during' THEN  -- the ticket's second statement fails
+        RAISE EXCEPTION 'test: the opening message cannot be written';
+    END IF;
+    RETURN NEW;
+END $$;
+DROP TRIGGER IF EXISTS kefu_test_sabotage ON handoff_messages;
+CREATE TRIGGER kefu_test_sabotage AFTER INSERT ON handoff_messages FOR EACH ROW EXECUTE FUNCTION kefu_test_sabotage();
+"""
+
+
+@pytest.fixture
+async def sabotaged(handoff_env):
+    """A trigger in the test database that breaks the statements during or after a ticket's insert."""
+    import psycopg
+
+    async with TicketStore(handoff_env) as store:
+        await store.migrate()
+    with psycopg.connect(handoff_env, autocommit=True) as conn:
+        conn.execute(SABOTAGE)
+    yield handoff_env
+    with psycopg.connect(handoff_env, autocommit=True) as conn:
+        conn.execute("DROP TRIGGER IF EXISTS kefu_test_sabotage ON handoff_messages")
+
+
+async def test_an_error_after_the_ticket_is_written_still_pauses_with_that_ticket(sabotaged, domain):
+    """No orphan: the ticket exists, so the customer is paused with it (its place in line unknown)."""
+    dispatcher, events = await run_handoff(domain, tracker("转人工", "ask_human", sender="sabotage-after"))
+    (ticket,) = await tickets(sabotaged)
+    assert ticket.conversation_id == "sabotage-after" and ticket.status == "waiting"
+    assert event_names(events)[-1] == "pause"
+    assert {"event": "slot", "name": "handoff_ticket", "value": ticket.id} in [
+        {k: e.get(k) for k in ("event", "name", "value")} for e in events
+    ]
+    assert [m["response"] for m in dispatcher.messages] == ["utter_handoff"]  # no "you are number 0 in line"
+
+
+async def test_an_error_inside_the_ticket_write_leaves_no_ticket_and_says_try_again(sabotaged, domain):
+    dispatcher, events = await run_handoff(domain, tracker("转人工", "ask_human", sender="sabotage-during"))
+    assert await tickets(sabotaged) == []
+    assert [m["response"] for m in dispatcher.messages] == ["utter_handoff_unavailable"] and events == []
+
+
 async def test_hostile_sender_and_text_do_not_crash_or_lose_the_customer(handoff_env, domain):
     dispatcher, events = await run_handoff(domain, tracker("人工", "ask_human", sender="x" * 300))
     assert [m["response"] for m in dispatcher.messages] == ["utter_handoff_unavailable"] and events == []

@@ -23,7 +23,8 @@ def slots(events: list) -> dict:
 
 
 async def run(dispatcher, domain, text: str, language: str = "zh", order_id: str | None = None) -> list:
-    tracker = make_tracker("return_item", text, slots={"language": language, "order_id": order_id})
+    tracker = make_tracker("return_item", text, slots={"language": language, "order_id": order_id,
+                                                       "phone": "13800000000"})
     return await ActionCheckReturnEligibility().run(dispatcher, tracker, domain)
 
 
@@ -61,6 +62,13 @@ async def test_missing_or_unknown_order(wired, dispatcher, domain) -> None:  # n
     await run(dispatcher, domain, "ZZ9999999999 能退吗")
     assert dispatcher.messages[-1]["response"] == "utter_kb_rule_unknown_order"
     assert dispatcher.messages[-1]["order_id"] == "ZZ9999999999"
+
+
+async def test_someone_elses_order_is_answered_as_unknown(wired, dispatcher, domain) -> None:  # noqa: F811
+    for phone in ("13912345678", None):
+        tracker = make_tracker("return_item", "SO0000000001 能退吗", slots={"order_id": "SO0000000001", "phone": phone})
+        await ActionCheckReturnEligibility().run(dispatcher, tracker, domain)
+        assert dispatcher.messages[-1]["response"] == "utter_kb_rule_unknown_order", dispatcher.messages[-1]
 
 
 async def test_graph_down_still_decides_without_the_category(orders, services, dispatcher, domain) -> None:  # noqa: F811

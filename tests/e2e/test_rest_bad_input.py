@@ -7,6 +7,8 @@ import uuid
 import pytest
 import requests
 
+from tests.custom_components.channels.raw_http import post_chunked, post_declared
+
 pytestmark = pytest.mark.servers
 
 
@@ -32,12 +34,30 @@ def post(url: str, body: bytes, content_type: str = "application/json") -> reque
         (b'{"sender": {"$gt": ""}, "message": "hi"}', "application/json", 400, "sender"),
         (b'{"sender": "a", "message": ["hi"]}', "application/json", 400, "string"),
         (b'{"sender": "a", "message": "' + b"x" * 300_000 + b'"}', "application/json", 413, "larger"),
+        (b'{"sender":"a","message":"x","metadata":' + b"[" * 100_000 + b"]" * 100_000 + b"}", "application/json",
+         400, "nested deeper"),  # json.loads raises RecursionError: a 500 before
+        (b'{"sender":"a","message":"x","metadata":{"k":' + b"[" * 80 + b"]" * 80 + b"}}", "application/json",
+         400, "nested deeper"),
     ],
+    ids=["empty-message", "blank-message", "truncated-json", "empty-body", "text-plain", "not-utf8", "json-array",
+         "operator-sender", "list-message", "300-kb", "nested-100k", "nested-80"],  # short: ids go into the env
 )
 def test_rejected_with_a_reason(url, body, content_type, status, reason):
     resp = post(url, body, content_type)
     assert resp.status_code == status
     assert reason in resp.json()["reason"]
+
+
+def test_oversized_bodies_get_413_before_they_are_read(kefu_stack):
+    """Rasa's Sanic app buffered up to 100 MB, chunked or not, before the channel's size check ran."""
+    port, path, total = kefu_stack.rasa_port, "/webhooks/rest/webhook", 32 * 1024 * 1024
+    chunked = post_chunked(port, path, total=total)  # no Content-Length
+    assert chunked.status == 413 and "larger than 262144 bytes" in chunked.body.decode(), chunked
+    assert chunked.sent < total, "the server stopped reading: memory stays bounded"
+    announced = post_declared(port, path, declared=90 * 1024 * 1024, timeout=30)
+    assert announced.status == 413, "answered from the Content-Length, before the body arrives"
+    assert requests.post(f"http://127.0.0.1:{port}/webhooks/rest/webhook", json={"sender": "a", "message": "你好"},
+                         timeout=60).status_code == 200, "the server is fine"
 
 
 def test_twenty_thousand_characters_get_a_reply(url):

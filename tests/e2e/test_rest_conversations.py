@@ -38,8 +38,14 @@ def test_english_conversation_looks_up_an_order_and_answers_a_faq(kefu_stack):
     sender = f"en-{uuid.uuid4().hex[:8]}"
     greeting = say(kefu_stack, sender, "hi there")
     assert greeting and not HAN.search(greeting[0])
-    status = say(kefu_stack, sender, "where is my order DD2411050123?")
+    ask_phone = say(kefu_stack, sender, "where is my order DD2411050123?")
+    assert any("phone number" in t for t in ask_phone) and not any("SF Express" in t for t in ask_phone), ask_phone
+    status = say(kefu_stack, sender, "13812345678")  # the number the order was placed with (data/orders)
     assert any("SF Express" in t and "DD2411050123" in t for t in status), status
+    say(kefu_stack, sender, "where is my order DD2411050123?")
+    other = say(kefu_stack, sender, "13900000000")  # someone else's number: the same answer as an unknown id
+    assert any("couldn't find order DD2411050123" in t for t in other), other
+    assert not any("SF Express" in t or "air fryer" in t for t in other), other
     assert not any(HAN.search(t) for t in status)
 
 

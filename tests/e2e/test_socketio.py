@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import queue
 import time
+import urllib.error
 import urllib.request
 import uuid
 from typing import Any
@@ -13,6 +14,8 @@ from typing import Any
 import pytest
 import socketio
 import websocket
+
+from tests.custom_components.channels.raw_http import post_chunked, post_declared
 
 pytestmark = pytest.mark.servers
 
@@ -161,7 +164,8 @@ class RawSocket:
 @pytest.mark.parametrize(
     "packet",
     ['42["user_uttered",{"session_id":"abc","message":', '42not json at all', "4Z", '42{"a":1}', "42[]", "42[1,2]",
-     '42["no_such_event",{}]', '42["connect"]'],
+     '42["no_such_event",{}]', '42["connect"]', '42["user_uttered",' + "[" * 100_000 + "]" * 100_000 + "]"],
+    ids=["truncated", "not-json", "bad-type", "object", "empty", "numbers", "unknown-event", "connect", "nested"],
 )
 def test_undecodable_packets_get_an_error_event(kefu_stack, packet):
     raw = RawSocket(kefu_stack.rasa_port)
@@ -274,3 +278,38 @@ def test_a_request_for_a_person_answers_without_errors(kefu_stack, client):
     assert queued or callbacks, (messages, queued)
     if queued:
         assert queued[0]["state"] == "queued" and queued[0]["queue"]
+
+
+def handshake(port: int, origin: str | None) -> urllib.request.Request:
+    headers = {"Origin": origin} if origin else {}
+    return urllib.request.Request(f"http://127.0.0.1:{port}/socket.io/?EIO=4&transport=polling", headers=headers)
+
+
+def status_of(request: urllib.request.Request) -> int:
+    try:
+        with urllib.request.urlopen(request, timeout=10) as resp:
+            return resp.status
+    except urllib.error.HTTPError as exc:
+        return exc.code
+
+
+def test_a_foreign_origin_cannot_open_a_socket(kefu_stack):
+    """`cors_allowed_origins=[]` turned engine.io's Origin check off: any site's page could connect."""
+    port = kefu_stack.rasa_port
+    for origin in ("http://evil.example", "null", f"http://127.0.0.1:{port}.evil.example"):
+        assert status_of(handshake(port, origin)) == 400, origin
+        with pytest.raises(websocket.WebSocketBadStatusException):
+            websocket.create_connection(f"ws://127.0.0.1:{port}/socket.io/?EIO=4&transport=websocket", timeout=10,
+                                        origin=origin)
+    assert status_of(handshake(port, f"http://127.0.0.1:{port}")) == 200, "Kefu's own pages connect"
+    assert status_of(handshake(port, None)) == 200, "non-browser clients send no Origin"
+
+
+def test_a_long_polling_post_over_the_cap_gets_413(kefu_stack):
+    port = kefu_stack.rasa_port
+    with urllib.request.urlopen(handshake(port, None), timeout=10) as resp:
+        sid = json.loads(resp.read()[1:])["sid"]
+    path, total = f"/socket.io/?EIO=4&transport=polling&sid={sid}", 32 * 1024 * 1024
+    chunked = post_chunked(port, path, total=total, content_type="text/plain;charset=UTF-8")
+    assert chunked.status == 413 and chunked.sent < total, chunked  # before: 200 after reading all 32 MB
+    assert post_declared(port, path, declared=50 * 1024 * 1024, content_type="text/plain", timeout=30).status == 413

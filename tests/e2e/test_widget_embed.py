@@ -116,3 +116,31 @@ def test_widget_language_attribute_and_switch(kefu_stack, browser, host_site):
     page.get_by_role("button", name="在线客服", exact=True).wait_for()
     assert page.get_by_role("dialog").is_hidden()
     context.close()
+
+
+
+def test_the_chat_posts_its_messages_to_the_host_origin_only(kefu_stack, browser, host_site):
+    """The iframe used to post to "*" (the storage bridge sends the session id and transcript that
+    way). A host page frames two chats: one told the right host origin, one told another."""
+    path = f"/framing/{len(host_site.pages) + 1}"
+    embed = f"{base_url(kefu_stack)}/chat/embed?host="
+    host_site.pages[path] = (
+        "<!doctype html><html><head><meta charset='utf-8'><title>Framing</title></head><body><script>"
+        "window.got = []; addEventListener('message', function (e) {"
+        " var from = ['bad', 'good'].filter(function (id) {"
+        "   return document.getElementById(id).contentWindow === e.source; });"
+        " window.got.push([from[0] || 'other', e.data && e.data.type]); });</script>"
+        f"<iframe id='bad' src='{embed}http://evil.example'></iframe>"
+        f"<iframe id='good' src='{embed}{host_site.origin}'></iframe></body></html>"
+    )
+    context = browser.new_context(locale="en-US")
+    page = context.new_page()
+    page.goto(host_site.origin + path)
+    bad, good = (page.locator(f"#{name}").element_handle().content_frame() for name in ("bad", "good"))
+    wait_ready(bad)
+    wait_ready(good)
+    bad.click("#close")  # posted first, to http://evil.example: the browser drops it
+    good.click("#close")
+    page.wait_for_function("() => window.got.some(m => m[0] === 'good' && m[1] === 'close')")
+    assert [m for m in page.evaluate("() => window.got") if m[0] != "good"] == []
+    context.close()

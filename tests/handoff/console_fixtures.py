@@ -190,11 +190,12 @@ class Client:
         self.http = requests.Session()
         self.csrf = ""
 
-    def login(self, name: str, password: str = PASSWORD) -> requests.Response:
-        page = self.http.get(self.base + "/login")
+    def login(self, name: str, password: str = PASSWORD, headers: Optional[dict[str, str]] = None
+              ) -> requests.Response:
+        page = self.http.get(self.base + "/login", headers=headers)
         token = CSRF_RE.search(page.text).group(1)
         resp = self.http.post(self.base + "/login", data={"name": name, "password": password, "csrf": token},
-                              allow_redirects=False)
+                              headers=headers, allow_redirects=False)
         if resp.status_code == 303:
             self.csrf = self.http.get(self.base + "/api/me").json()["csrf"]
         return resp

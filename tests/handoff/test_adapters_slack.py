@@ -184,3 +184,34 @@ async def test_contract_console_relays_signed_slack_events(store, slack, rasa_ap
         assert requests.post(console.url + "/handoff/webhooks/chatwoot", json={}).status_code == 404
     finally:
         console.stop()
+
+
+async def test_contract_close_with_an_unknown_disposition_is_refused_in_the_thread(store, slack, rasa_api,
+                                                                                    tickets_url, tmp_path):
+    """`!close <anything>` must name one of the console's dispositions; otherwise the ticket stays open."""
+    env = console_fixtures.kefu_env(
+        tickets_url, tmp_path, KEFU_RASA_PORT=str(rasa_api.port), KEFU_RASA_TOKEN=rasa_api.token,
+        KEFU_HANDOFF_ADAPTER="slack", KEFU_SLACK_API_URL=slack.url, KEFU_SLACK_BOT_TOKEN=slack.token,
+        KEFU_SLACK_SIGNING_SECRET=SECRET, KEFU_SLACK_CHANNEL=slack.channel,
+    )
+    console = console_fixtures.start_console(env, tmp_path / "console.log")
+    try:
+        ticket = await ticket_for(store)
+        deadline, root = time.monotonic() + 15, None
+        while root is None and time.monotonic() < deadline:
+            root = next((p for p in slack.posts if ticket.id in p["text"] and "thread_ts" not in p), None)
+            time.sleep(0.2)
+        assert root is not None, "the console opened a thread for the new ticket"
+        req = signed(reply(root["ts"], "!close <!channel> whatever"))
+        url = console.url + "/handoff/webhooks/slack"
+        assert requests.post(url, data=req.body, headers=dict(req.headers)).status_code == 200
+        still = await store.get(ticket.id)
+        assert still.status == "waiting" and still.disposition is None and still.agent is None
+        refusal = slack.thread(root["ts"])[-1]
+        assert "unknown disposition" in refusal and "resolved, follow_up, escalated" in refusal
+        assert "<!channel>" not in refusal  # the agent's text is escaped back into Slack
+        req = signed(reply(root["ts"], "!close spam"))
+        assert requests.post(url, data=req.body, headers=dict(req.headers)).status_code == 200
+        assert (await store.get(ticket.id)).disposition == "spam"
+    finally:
+        console.stop()

@@ -6,8 +6,10 @@ import asyncio
 
 import pytest
 
-from handoff.tickets import ActiveTicketExists, AlreadyClaimed, TicketClosed, TicketStore
+from handoff.tickets import ActiveTicketExists, AlreadyClaimed, TicketClosed, TicketStore, routing_queues
 from kefu.errors import BadInput, NotFound, StoreUnavailable
+from tests.handoff import console_fixtures
+from tests.handoff.console_fixtures import login
 from tests.servers import free_port
 
 
@@ -98,6 +100,26 @@ async def test_transfer_returns_the_ticket_to_waiting_in_another_queue(store: Ti
     assert (await store.claim(ticket.id, "bob")).agent == "bob"
     texts = [m["text"] for m in await store.messages(ticket.id)]
     assert "transferred to cards by alice" in texts
+
+
+console = console_fixtures.console
+rasa_api = console_fixtures.rasa_api
+
+
+def test_the_transfer_queues_are_routings():
+    assert routing_queues() == ("accounts", "cards", "general", "loans", "orders", "payments", "refunds", "senior")
+
+
+async def test_transfer_to_a_queue_routing_does_not_define_is_refused(console, store: TicketStore):
+    """A ticket moved to a made-up queue would wait where no agent works: 400 naming the real queues."""
+    alice = login(console, "alice")
+    ticket = await store.create(**fields("xfer-unknown-queue", queue="cards"))
+    assert alice.post(f"/api/tickets/{ticket.id}/claim").status_code == 200
+    resp = alice.post(f"/api/tickets/{ticket.id}/transfer", {"queue": "vip_lounge"})
+    assert resp.status_code == 400 and "general, loans" in resp.json()["detail"], resp.text
+    unchanged = await store.get(ticket.id)
+    assert (unchanged.queue, unchanged.status, unchanged.agent) == ("cards", "assigned", "alice")
+    assert alice.post(f"/api/tickets/{ticket.id}/transfer", {"queue": "payments"}).status_code == 200
 
 
 async def test_messages_close_and_rating(store: TicketStore):

@@ -1,7 +1,8 @@
 import yaml
 
-from kefu.config import load_settings
-from ops.runner import child_env, write_endpoints
+from kefu.config import ACTIONS_SECRET_HEADER, load_settings
+from ops.quiet import with_rasa_token
+from ops.runner import STABLE_AFTER, Child, child_env, write_endpoints
 
 
 def test_endpoints_without_redis_use_the_in_memory_lock_store(tmp_path):
@@ -27,3 +28,29 @@ def test_child_environment_is_offline_and_quiet(tmp_path):
     env = child_env(load_settings({}, env_file=tmp_path / "none"))
     assert env["RASA_TELEMETRY_ENABLED"] == "false"
     assert env["HF_HUB_OFFLINE"] == "1"
+
+
+def test_endpoints_carry_the_action_server_secret_header(tmp_path):
+    settings = load_settings({}, env_file=tmp_path / "none")
+    doc = yaml.safe_load(write_endpoints(settings, "postgresql://h/kefu", tmp_path / "e.yml", "s3cret").read_text())
+    assert doc["action_endpoint"] == {
+        "url": f"http://127.0.0.1:{settings.actions_port}/webhook", "headers": {ACTIONS_SECRET_HEADER: "s3cret"}
+    }
+
+
+def test_restart_backoff_doubles_to_a_cap_and_starts_over_after_a_stable_run():
+    child = Child("actions", proc=None, started=0.0)  # type: ignore[arg-type]
+    delays = []
+    for _ in range(8):
+        delays.append(child.crashed(child.started + 1.0))
+        child.started = child.restart_at
+    assert delays == [1.0, 2.0, 4.0, 8.0, 16.0, 30.0, 30.0, 30.0]
+    assert child.crashed(child.started + STABLE_AFTER) == 1.0
+
+
+def test_the_rasa_token_is_added_inside_the_process(monkeypatch):
+    monkeypatch.setenv("KEFU_RASA_TOKEN", "tok")
+    args = ["rasa", "run", "--model", "m", "--enable-api"]
+    assert with_rasa_token(args) == [*args, "--auth-token", "tok"]
+    assert with_rasa_token(["rasa", "run", "--model", "m"]) == ["rasa", "run", "--model", "m"]
+    assert with_rasa_token(["rasa_sdk", "--port", "1"]) == ["rasa_sdk", "--port", "1"]

@@ -33,7 +33,15 @@
     try { localStorage.setItem("kefu.probe", "1"); localStorage.removeItem("kefu.probe"); return localStorage; }
     catch (e) { return null; }
   })();
-  var bridged = !local && embedded && window.parent !== window;
+  // The host page's origin, which widget.js passes as ?host=: every message to the parent goes to it
+  // only (never "*": the session id and transcript travel in them), and only its messages are read.
+  var hostOrigin = (function () {
+    var asked = new URLSearchParams(location.search).get("host");
+    try { return asked && new URL(asked).origin === asked && /^https?:$/.test(new URL(asked).protocol) ? asked : null; }
+    catch (e) { return null; }
+  })();
+  var framed = embedded && !!hostOrigin && window.parent !== window;
+  var bridged = !local && framed;
   var memory = {};
   function stored(key) {
     if (local) { return local.getItem(key); }
@@ -166,7 +174,7 @@
     }
   }
   function tellParent(message) {
-    if (embedded && window.parent !== window) { message.kefu = 1; window.parent.postMessage(message, "*"); }
+    if (framed) { message.kefu = 1; window.parent.postMessage(message, hostOrigin); }
   }
 
   function switchLanguage() {
@@ -279,7 +287,7 @@
   function startOnce() { if (!started) { started = true; start(); } }
   window.addEventListener("message", function (ev) {
     var data = ev.data;
-    if (!embedded || ev.source !== window.parent || !data || data.kefu !== 1) { return; }
+    if (!framed || ev.source !== window.parent || ev.origin !== hostOrigin || !data || data.kefu !== 1) { return; }
     if (data.type === "focus") { input.focus(); }
     if (bridged && data.type === "storage" && data.items && typeof data.items === "object") {
       Object.keys(data.items).forEach(function (k) {

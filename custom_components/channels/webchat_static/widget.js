@@ -5,7 +5,8 @@
  * It adds a launcher button and a panel with an iframe of <kefu>/chat/embed. The chat runs in the
  * iframe on Kefu's origin (same-origin socket.io, Kefu's CSP, storage the host page cannot read);
  * the launcher sits in a Shadow DOM so the host page's CSS cannot restyle it. The iframe and this
- * loader talk with postMessage: {kefu: 1, type: "close" | "lang" | "focus"}, origin-checked. */
+ * loader talk with postMessage: {kefu: 1, type: "close" | "lang" | "focus"}, origin-checked both ways:
+ * the iframe gets this page's origin as ?host= and posts to it only (never "*"). */
 (function () {
   "use strict";
   var script = document.currentScript;
@@ -18,6 +19,7 @@
   var asked = script.getAttribute("data-lang");
   var frameUrl = new URL("chat/embed", base);
   if (asked === "zh" || asked === "en") { frameUrl.searchParams.set("lang", asked); }
+  frameUrl.searchParams.set("host", location.origin);  // the chat posts its messages to this origin only
   var LABELS = { zh: { open: "在线客服", close: "关闭在线客服", panel: "Kefu 在线客服" },
                  en: { open: "Chat with us", close: "Close the chat", panel: "Kefu chat" } };
   var lang = asked === "zh" || asked === "en" ? asked

@@ -14,6 +14,7 @@ from sanic import Blueprint, response
 from sanic.request import Request
 from sanic.response import HTTPResponse
 
+from custom_components.channels.limits import cap_request_size
 from custom_components.channels.wechat.common import check_timestamp, parse_xml, require_params
 from kefu.errors import BadInput, KefuError
 
@@ -31,7 +32,7 @@ def reject(channel_name: str, exc: BadInput) -> HTTPResponse:
 
 
 def build_blueprint(channel: WeChatInputBase, on_new_message: OnNewMessage) -> Blueprint:
-    hook = Blueprint(f"kefu_{channel.name()}_webhook", __name__)
+    hook = cap_request_size(Blueprint(f"kefu_{channel.name()}_webhook", __name__))
 
     @hook.route("/", methods=["GET"])
     async def health(_: Request) -> HTTPResponse:

@@ -67,3 +67,9 @@ def test_frame_ancestors_default_and_lists():
 def test_bad_frame_ancestors_fail_at_start(value):
     with pytest.raises(ConfigError):
         parse_frame_ancestors(value)
+
+
+def test_widget_origins_are_the_default_frame_ancestors(monkeypatch):
+    monkeypatch.setenv("KEFU_WIDGET_ORIGINS", "https://shop.example,http://localhost:8080")
+    assert WebChatInput.from_credentials(None).frame_ancestors == "'self' https://shop.example http://localhost:8080"
+    assert WebChatInput.from_credentials({"frame_ancestors": ["*"]}).frame_ancestors == "*", "credentials win"

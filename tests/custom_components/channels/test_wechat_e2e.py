@@ -22,6 +22,7 @@ from kefu.pgserver import with_database
 from ops.runner import child_env, wait_http, write_endpoints
 from tests.custom_components.channels.conftest import MP_APP_ID, MP_SECRET
 from tests.custom_components.channels.live import wait_until
+from tests.custom_components.channels.raw_http import post_chunked, post_declared
 from tests.custom_components.channels.wechat_http import signed_params, text_xml
 from tests.servers import drop_database, require_model, stack_settings
 
@@ -78,6 +79,10 @@ def test_official_account_message_through_real_rasa(pg_admin_url: str, tmp_path:
         assert retry.text == "success"
         time.sleep(2)
         assert len(fake.texts_to(sender)) == len(answers) - (0 if resp.text == "success" else 1)
+        path = "/webhooks/wechat_mp/webhook"  # Rasa's 100 MB default body cap, lowered to KEFU_MAX_REQUEST_BYTES
+        chunked = post_chunked(settings.rasa_port, path, total=32 * 1024 * 1024, content_type="text/xml")
+        assert chunked.status == 413 and chunked.sent < 32 * 1024 * 1024, chunked
+        assert post_declared(settings.rasa_port, path, 50 * 1024 * 1024, "text/xml", timeout=30).status == 413
         for secret in (TOKEN, AES_KEY, MP_SECRET, "你好"):
             assert secret not in (tmp_path / "rasa.log").read_text(encoding="utf-8", errors="replace")
     finally:
