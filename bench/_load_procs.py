@@ -15,18 +15,21 @@ import collections
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
 import threading
 import time
-import urllib.error
-import urllib.request
 from pathlib import Path
 from typing import Callable, Deque, Dict, List, Optional, Tuple
 
 import psutil
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from kefu.config import load_settings  # noqa: E402
+from ops.jobs.broker import free_port  # noqa: E402
+from ops.runner import Stack, wait_http  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 STOCK_CACHE = ROOT / ".rasa" / "bench-stock"
@@ -50,27 +53,6 @@ QUIET_ENV = {
     "TRANSFORMERS_OFFLINE": "1",
 }
 Roots = Dict[str, Tuple[int, bool]]  # process name -> (pid, include its descendants)
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def wait_http(url: str, timeout: float, proc: Optional[subprocess.Popen] = None) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc is not None and proc.poll() is not None:
-            raise RuntimeError(f"server exited with code {proc.returncode} before {url} answered")
-        try:
-            with urllib.request.urlopen(url, timeout=2) as resp:
-                if 200 <= resp.status < 300:
-                    return
-        except (urllib.error.URLError, ConnectionError, TimeoutError):
-            pass
-        time.sleep(0.25)
-    raise RuntimeError(f"{url} did not answer within {timeout:.0f} s")
 
 
 class ProcSampler(threading.Thread):
@@ -165,9 +147,6 @@ class KefuTarget:
 
     def start(self) -> float:
         """Start the stack; seconds from the call until every server answers (Stack.start returns)."""
-        sys.path.insert(0, str(ROOT))
-        from kefu.config import load_settings  # lazy: only a Kefu run needs the project on sys.path
-        from ops.runner import Stack  # lazy: (same reason)
 
         if self.var_dir is None:
             self._tmp = tempfile.mkdtemp(prefix="kefu-load-")

@@ -6,9 +6,12 @@ import uuid
 from typing import AsyncIterator, Iterator
 
 import pytest
+from psycopg_pool import AsyncConnectionPool
 
+from handoff.adapters.base import AdapterLinks
 from handoff.tickets import TicketStore
 from kefu.pgserver import ensure_database, with_database
+from tests.handoff.livechat_servers import SlackServer, serve_in_thread
 from tests.servers import drop_database
 
 
@@ -34,3 +37,20 @@ async def store(tickets_url: str) -> AsyncIterator[TicketStore]:
         yield ticket_store
     finally:
         await ticket_store.close()
+
+
+@pytest.fixture
+async def links(tickets_url: str) -> AsyncIterator[AdapterLinks]:
+    pool = AsyncConnectionPool(tickets_url, min_size=1, max_size=2, open=False, kwargs={"autocommit": True})
+    await pool.open()
+    store = AdapterLinks(pool)
+    await store.migrate()
+    yield store
+    await pool.close()
+
+
+@pytest.fixture(scope="module")
+def slack() -> Iterator[SlackServer]:
+    server = SlackServer(token="xoxb-" + uuid.uuid4().hex)
+    with serve_in_thread(server.app(), server.port):
+        yield server

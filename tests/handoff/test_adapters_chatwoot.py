@@ -10,7 +10,6 @@ from typing import AsyncIterator, Iterator
 
 import pytest
 import requests
-from psycopg_pool import AsyncConnectionPool
 
 from handoff.adapters.base import AdapterLinks, WebhookRequest
 from handoff.adapters.chatwoot import ChatwootAdapter, parse_teams
@@ -29,16 +28,6 @@ def chatwoot() -> Iterator[ChatwootServer]:
     server = ChatwootServer(token=uuid.uuid4().hex)
     with serve_in_thread(server.app(), server.port):
         yield server
-
-
-@pytest.fixture
-async def links(tickets_url: str) -> AsyncIterator[AdapterLinks]:
-    pool = AsyncConnectionPool(tickets_url, min_size=1, max_size=2, open=False, kwargs={"autocommit": True})
-    await pool.open()
-    store = AdapterLinks(pool)
-    await store.migrate()
-    yield store
-    await pool.close()
 
 
 @pytest.fixture

@@ -6,39 +6,21 @@ from __future__ import annotations
 import json
 import time
 import uuid
-from typing import AsyncIterator, Iterator
+from typing import AsyncIterator
 
 import pytest
 import requests
-from psycopg_pool import AsyncConnectionPool
 
 from handoff.adapters.base import AdapterLinks, WebhookRequest
 from handoff.adapters.http import AdapterUnavailable
 from handoff.adapters.slack import SlackAdapter, sign, verify_signature
 from kefu.errors import BadInput, ConfigError
 from tests.handoff import console_fixtures
-from tests.handoff.livechat_servers import SlackServer, serve_in_thread
+from tests.handoff.livechat_servers import SlackServer
 
 rasa_api = console_fixtures.rasa_api
 pytestmark = [pytest.mark.servers, pytest.mark.timeout(180)]
 SECRET = "8f742231b10e8888abcd99yyyzzz85a5"
-
-
-@pytest.fixture(scope="module")
-def slack() -> Iterator[SlackServer]:
-    server = SlackServer(token="xoxb-" + uuid.uuid4().hex)
-    with serve_in_thread(server.app(), server.port):
-        yield server
-
-
-@pytest.fixture
-async def links(tickets_url: str) -> AsyncIterator[AdapterLinks]:
-    pool = AsyncConnectionPool(tickets_url, min_size=1, max_size=2, open=False, kwargs={"autocommit": True})
-    await pool.open()
-    store = AdapterLinks(pool)
-    await store.migrate()
-    yield store
-    await pool.close()
 
 
 @pytest.fixture

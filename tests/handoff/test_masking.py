@@ -7,7 +7,6 @@ import json
 import uuid
 from datetime import datetime, timezone
 from types import SimpleNamespace
-from typing import AsyncIterator, Iterator
 
 import pytest
 from psycopg_pool import AsyncConnectionPool
@@ -19,7 +18,7 @@ from handoff.tickets import TicketStore
 from kefu.config import PROJECT_ROOT
 from kefu.routing.decision import TurnSignals, decide
 from kefu.routing.settings import load_routing
-from tests.handoff.livechat_servers import SlackServer, serve_in_thread
+from tests.handoff.livechat_servers import SlackServer
 
 pytestmark = [pytest.mark.servers, pytest.mark.timeout(180)]
 RAW = ("13812345678", "4111 1111 1111 1111", "11010519491231002X")
@@ -55,23 +54,6 @@ def test_the_briefing_masks_even_an_unmasked_transcript() -> None:
     ticket = SimpleNamespace(id="t1", queue="general", reason="angry", priority=1, language="zh", channel="rest",
                              transcript=[{"role": "customer", "text": SAID}])
     assert handoff_summary(ticket).endswith("customer: " + MASKED)
-
-
-@pytest.fixture(scope="module")
-def slack() -> Iterator[SlackServer]:
-    server = SlackServer(token="xoxb-" + uuid.uuid4().hex)
-    with serve_in_thread(server.app(), server.port):
-        yield server
-
-
-@pytest.fixture
-async def links(tickets_url: str) -> AsyncIterator[AdapterLinks]:
-    pool = AsyncConnectionPool(tickets_url, min_size=1, max_size=2, open=False, kwargs={"autocommit": True})
-    await pool.open()
-    store = AdapterLinks(pool)
-    await store.migrate()
-    yield store
-    await pool.close()
 
 
 async def test_the_slack_thread_gets_masked_text(links: AdapterLinks, slack: SlackServer) -> None:
