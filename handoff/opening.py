@@ -18,6 +18,7 @@ The action server's `action_handoff` / `action_fallback` turn the result into me
 from __future__ import annotations
 
 import logging
+import time
 from dataclasses import dataclass
 from typing import Any, Awaitable, Callable, Literal, Mapping, Optional, Sequence
 
@@ -34,6 +35,10 @@ log = logging.getLogger(__name__)
 TRANSCRIPT_TURNS = 20
 TRANSCRIPT_CHARS = 1000
 SUGGESTED_INTENTS = 3
+# A conversation "has history" (its waiting ticket counts toward the queue's max_waiting) once the customer
+# sent this many messages, or its first event is this old: cheap to read from the events the action has.
+HISTORY_MESSAGES = 3
+HISTORY_SECONDS = 120.0
 
 Outcome = Literal["queued", "callback", "existing", "unavailable"]
 StoreFactory = Callable[[], Awaitable[TicketStore]]
@@ -142,7 +147,7 @@ def _ticket_fields(request: HandoffRequest, decision: RouteDecision) -> dict[str
         "queue": decision.queue or GENERAL,
         "priority": decision.priority,
         "reason": decision.reason,
-        "reason_detail": decision.record,
+        "reason_detail": {**decision.record, "history": has_history(request.events)},
         "language": request.language,
         "status": "callback" if decision.route == "callback" else "waiting",
         "intent_ranking": read_ranking(request.parse_data.get("intent_ranking") or []),
@@ -150,6 +155,16 @@ def _ticket_fields(request: HandoffRequest, decision: RouteDecision) -> dict[str
         "transcript": transcript(request.events),
         "suggestions": mask_value(suggestions(request.parse_data, request.slots, request.responses, request.language)),
     }
+
+
+def has_history(events: Sequence[Mapping[str, Any]], now: Optional[float] = None) -> bool:
+    """Whether the conversation existed before this request: a flood of brand-new senders saying "转人工"
+    must not fill the queue and turn every real customer into a callback. Their tickets are still written
+    and served; TicketStore.waiting_count leaves them out of the capacity count."""
+    now = time.time() if now is None else now
+    messages = sum(1 for event in events if event.get("event") == "user")
+    stamps = [stamp for event in events if (stamp := to_float(event.get("timestamp"))) is not None and stamp > 0]
+    return messages >= HISTORY_MESSAGES or (bool(stamps) and now - min(stamps) >= HISTORY_SECONDS)
 
 
 def transcript(events: Sequence[Mapping[str, Any]], limit: int = TRANSCRIPT_TURNS) -> list[dict[str, Any]]:

@@ -3,8 +3,10 @@
 customer → agent: Rasa keeps storing `user` events of a paused conversation in its SQL
 tracker store. `Relay.poll_once` reads new ones for every open ticket (one query, a
 per-ticket cursor persisted in `handoff_relay_cursor`, so a console restart resumes where it
-stopped), appends them to the ticket (`add_message(role="customer")`), hands them to the
-live-chat adapter and wakes the agent's WebSocket.
+stopped), appends them to the ticket (`add_message(role="customer")`), queues them for the
+live-chat adapter in the durable outbox (handoff/relay_outbox.py: same transaction as the
+cursor; sent in order per ticket, retried with exponential backoff while the tool is down)
+and wakes the agent's WebSocket.
 
 agent → customer: `Relay.agent_says` stores the message, then appends a `bot` event through
 Rasa's HTTP API with `output_channel=latest&execute_side_effects=true`, which sends it over
@@ -14,7 +16,8 @@ returns the agent's messages and, after the close, the rating question (role `bo
 
 close: resume the bot (`ConversationResumed`), close the ticket, ask for the rating. A close from
 a live-chat tool takes the console's dispositions only; another is refused in the tool's thread.
-Delivery is at least once: a crash between storing a message and moving the cursor repeats it.
+Delivery is at least once: a crash between storing a message and moving the cursor repeats it
+in the ticket; a crash between the tool's answer and the outbox's `sent` mark repeats it in the tool.
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ from typing import Any, Optional
 from handoff.adapters.base import AgentMessage, LiveChatAdapter
 from handoff.console.pages import DISPOSITIONS
 from handoff.rasa_api import RATING_ACTION, RasaClient
+from handoff.relay_outbox import Outbox
 from handoff.tracker_events import TrackerEvents
 from kefu.errors import BadInput, KefuError, NotFound
 from kefu.pii import mask_text
@@ -75,6 +79,8 @@ class Relay:
         hub: Hub,
         interval: float = 0.25,
         rating_action: str = RATING_ACTION,
+        backoff_s: float = 1.0,
+        max_backoff_s: float = 60.0,
     ) -> None:
         self.store = store
         self.events = events
@@ -84,10 +90,12 @@ class Relay:
         self.interval = interval
         self.rating_action = rating_action
         self._opened: set[str] = set()
+        self.outbox = Outbox(events.pool, adapter.name, backoff_s, max_backoff_s)
 
     async def migrate(self) -> None:
         async with self.events.pool.connection() as conn:
             await conn.execute(SCHEMA)
+        await self.outbox.migrate()
 
     async def _cursors(self, ticket_ids: list[str]) -> dict[str, int]:
         async with self.events.pool.connection() as conn:
@@ -104,8 +112,27 @@ class Relay:
                 (ticket_id, event_id),
             )
 
+    async def _queue(self, ticket_id: str, event_id: int, text: str) -> None:
+        """Outbox row and cursor move together: a message is queued for the tool exactly when it is consumed."""
+        async with self.events.pool.connection() as conn, conn.transaction():
+            await self.outbox.enqueue(conn, ticket_id, text)
+            await conn.execute(
+                "INSERT INTO handoff_relay_cursor (ticket_id, last_event_id) VALUES (%s, %s) ON CONFLICT (ticket_id) "
+                "DO UPDATE SET last_event_id = GREATEST(handoff_relay_cursor.last_event_id, EXCLUDED.last_event_id)",
+                (ticket_id, event_id),
+            )
+
+    async def _show(self, ticket_id: str, text: str) -> None:
+        """The outbox's sender: one customer message to the live-chat tool (KefuError → retried later)."""
+        await self.adapter.relay_customer_message(await self.store.get(ticket_id), text)
+
     async def poll_once(self) -> int:
-        """Relay every new customer message of every open ticket; returns how many."""
+        """Relay every new customer message of every open ticket, then drain the outbox; returns how many."""
+        relayed = await self._read_new()
+        await self.outbox.drain(self._show)
+        return relayed
+
+    async def _read_new(self) -> int:
         tickets = await self.store.list_open()
         if not tickets:
             return 0
@@ -131,12 +158,7 @@ class Relay:
                 log.warning("relay: dropped event %s of ticket %s: %s", event.id, ticket.id, exc)
                 await self._advance(ticket.id, event.id)
                 continue
-            await self._advance(ticket.id, event.id)
-            try:
-                await self.adapter.relay_customer_message(ticket, text)
-            except KefuError as exc:
-                log.warning("relay: %s could not show a customer message of ticket %s: %s", self.adapter.name,
-                            ticket.id, exc)
+            await self._queue(ticket.id, event.id, text)
             self.hub.notify(ticket.id)
             relayed += 1
         return relayed

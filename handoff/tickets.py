@@ -260,8 +260,12 @@ class TicketStore:
         return int(row["ahead"]) + 1 if row["status"] == "waiting" else 0
 
     async def waiting_count(self, queue: str) -> int:
+        """Waiting tickets that count toward the queue's capacity: those of conversations with history
+        (handoff.opening.has_history; tickets written before that flag count too)."""
         row = await self._fetch(
-            "SELECT count(*) AS n FROM handoff_tickets WHERE queue = %s AND status = 'waiting'", (tf.queue_name(queue),)
+            "SELECT count(*) AS n FROM handoff_tickets WHERE queue = %s AND status = 'waiting'"
+            " AND coalesce(reason_detail->>'history', 'true') <> 'false'",
+            (tf.queue_name(queue),),
         )
         return int(row["n"])
 

@@ -104,6 +104,10 @@ class Settings:
     max_request_bytes: int = 256 * 1024
     # host-page origins allowed to embed the web chat widget (and to open its socket.io connection)
     widget_origins: tuple[str, ...] = ()
+    # customer-channel rate limits in `limits` notation (kefu/ratelimit.py); None = off (docs/channels.md)
+    rate_ip: Optional[str] = "60/minute"
+    rate_sender: Optional[str] = "20/minute"
+    rate_new_senders: Optional[str] = "10/10 minutes"
     log_level: str = "INFO"
     # smart routing: thresholds, skill groups, automation level, hours (kefu/routing/settings.py)
     routing_file: Path = PROJECT_ROOT / "data" / "routing.yml"
@@ -161,6 +165,20 @@ class Settings:
         return f"http://{shown}:{self.rasa_port}/chat/"
 
 
+def _rate(env: Mapping[str, str], key: str, default: str) -> Optional[str]:
+    """A rate limit such as `60/minute` or `10/10 minutes` (checked here, not on the first request); `0` = off."""
+    from limits import parse  # imported here: only the processes that read a limit pay for it
+
+    raw = (env.get(key) or default).strip()
+    if raw == "0":
+        return None
+    try:
+        parse(raw)
+    except ValueError as exc:
+        raise ConfigError(f"{key} must be a rate such as 60/minute or 10/10 minutes (0 = off), got {raw!r}") from exc
+    return raw
+
+
 def load_settings(environ: Optional[Mapping[str, str]] = None, env_file: Optional[Path] = None) -> Settings:
     """Read settings from `environ` (default os.environ) over the `.env` file."""
     env: dict[str, str] = read_env_file(env_file or PROJECT_ROOT / ".env")
@@ -187,6 +205,9 @@ def load_settings(environ: Optional[Mapping[str, str]] = None, env_file: Optiona
         max_message_chars=max_chars,
         max_request_bytes=_positive(env, "KEFU_MAX_REQUEST_BYTES", 256 * 1024),
         widget_origins=_origins(env, "KEFU_WIDGET_ORIGINS"),
+        rate_ip=_rate(env, "KEFU_RATE_IP", "60/minute"),
+        rate_sender=_rate(env, "KEFU_RATE_SENDER", "20/minute"),
+        rate_new_senders=_rate(env, "KEFU_RATE_NEW_SENDERS", "10/10 minutes"),
         log_level=env.get("KEFU_LOG_LEVEL", "INFO").upper(),
         jobs_visibility_timeout=_port(env, "KEFU_JOBS_VISIBILITY_TIMEOUT", 3600),
         routing_file=Path(env.get("KEFU_ROUTING_FILE") or PROJECT_ROOT / "data" / "routing.yml"),

@@ -31,6 +31,7 @@ from kefu.pgserver import EmbeddedPostgres, ensure_database, sqlalchemy_url
 from knowledge.errors import ValidationFailed
 from knowledge.graph import graph_url_for, load_graph
 from knowledge.graph.server import server_command, wait_ready
+from ops.datadir import check_var_dir
 from ops.jobs.launch import start_jobs
 
 log = logging.getLogger("kefu.run")
@@ -46,6 +47,7 @@ QUIET_WARNINGS = ",".join(
 )
 # restart backoff of a crashed child: 1 s doubling to 30 s, back to 1 s once it had stayed up a minute
 RESTART_FIRST, RESTART_MAX, STABLE_AFTER = 1.0, 30.0, 60.0
+TRACKER_CONNECT_TIMEOUT = 5  # seconds; libpq's default is to wait for the OS (minutes)
 
 
 def child_env(settings: Settings, extra: Optional[dict[str, str]] = None) -> dict[str, str]:
@@ -67,6 +69,15 @@ def child_env(settings: Settings, extra: Optional[dict[str, str]] = None) -> dic
     return env
 
 
+def tracker_store_url(tracker_url: str) -> str:
+    """Rasa's tracker store URL with a libpq connect timeout (unless one is set): with the database
+    host unreachable a customer's request fails after seconds with a "try again" instead of hanging."""
+    url = DatabaseURL(sqlalchemy_url(tracker_url))
+    if "connect_timeout" in url.options:
+        return str(url)
+    return str(url.replace(options={**url.options, "connect_timeout": str(TRACKER_CONNECT_TIMEOUT)}))
+
+
 def write_endpoints(settings: Settings, tracker_url: str, out: Path, actions_secret: Optional[str] = None) -> Path:
     """Render the runtime endpoints file (mode 600: it holds secrets): tracker store, action server
     (with the secret header the action server requires), lock store."""
@@ -75,7 +86,7 @@ def write_endpoints(settings: Settings, tracker_url: str, out: Path, actions_sec
         action_endpoint["headers"] = {ACTIONS_SECRET_HEADER: actions_secret}
     endpoints = {
         "action_endpoint": action_endpoint,
-        "tracker_store": {"type": "SQL", "dialect": "postgresql", "url": sqlalchemy_url(tracker_url)},
+        "tracker_store": {"type": "SQL", "dialect": "postgresql", "url": tracker_store_url(tracker_url)},
     }
     if settings.redis_url:
         parts = urlsplit(settings.redis_url)
@@ -254,6 +265,7 @@ class Stack:
         settings = self.settings
         if not self.model.is_file():
             raise KefuError(f"no trained model at {self.model}; run `make model`")
+        check_var_dir(settings.var_dir)
         tracker = self.tracker_url()
         secret = settings.actions_secret or _stored_token(settings.actions_secret_file)
         endpoints = write_endpoints(settings, tracker, settings.var_dir / "run" / "endpoints.yml", secret)

@@ -6,7 +6,7 @@ import os
 import socket
 import uuid
 from pathlib import Path
-from typing import Iterator
+from typing import Iterator, Optional
 
 import pytest
 
@@ -14,6 +14,10 @@ from kefu.config import PROJECT_ROOT, Settings, load_settings
 from kefu.pgserver import EmbeddedPostgres, with_database
 
 MODEL = PROJECT_ROOT / "models" / "kefu.tar.gz"
+# The session's shared stack sends hundreds of messages from 127.0.0.1: its channels' rate limits are off
+# (children inherit os.environ); tests/e2e/test_rate_limits.py starts a stack of its own with limits on.
+for _rate in ("KEFU_RATE_IP", "KEFU_RATE_SENDER", "KEFU_RATE_NEW_SENDERS"):
+    os.environ.setdefault(_rate, "0")
 
 
 def free_port() -> int:
@@ -43,10 +47,12 @@ def drop_database(admin_url: str, name: str) -> None:
         conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
 
 
-def stack_settings(var_dir: Path, postgres_url: str) -> Settings:
+def stack_settings(var_dir: Path, postgres_url: Optional[str], **extra: str) -> Settings:
+    """Settings for a test stack on free ports; without `postgres_url` it starts its own embedded PostgreSQL."""
     return load_settings(
         {
-            "KEFU_POSTGRES_URL": postgres_url,
+            **({"KEFU_POSTGRES_URL": postgres_url} if postgres_url else {}),
+            **extra,
             "KEFU_RASA_PORT": str(free_port()),
             "KEFU_ACTIONS_PORT": str(free_port()),
             "KEFU_CONSOLE_PORT": str(free_port()),

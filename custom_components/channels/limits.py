@@ -21,7 +21,11 @@ from kefu.config import load_settings
 
 
 async def too_large(request: Request, exc: PayloadTooLarge) -> HTTPResponse:
-    """413 as JSON with a reason, like the channels' other 4xx answers."""
+    """413 as JSON with a reason, like the channels' other 4xx answers. Sanic raises the same error for
+    a request line + headers over its header limit (a long query string): say so, not "body"."""
+    if "header" in str(exc):
+        return response.json({"status": 413, "reason": "request line and headers exceed the size limit"},
+                             status=413)
     limit = request.app.config.REQUEST_MAX_SIZE
     return response.json({"status": 413, "reason": f"request body larger than {limit} bytes"}, status=413)
 

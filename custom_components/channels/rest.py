@@ -13,11 +13,15 @@ from sanic import Blueprint, response
 from sanic.request import Request
 from sanic.response import HTTPResponse
 
+from custom_components.channels import tracker_guard
 from custom_components.channels.limits import cap_request_size
+from kefu.config import load_settings
 from kefu.errors import BadInput
 from kefu.inbound import loads_json, parse_inbound
+from kefu.ratelimit import RateLimits, Refusal
 
 log = logging.getLogger(__name__)
+tracker_guard.install()  # a store failure is a 503 "try again", never a silently lost message
 
 MAX_BODY_BYTES = 256 * 1024  # 20,000 CJK characters JSON-escaped are ~120 KB
 
@@ -28,6 +32,17 @@ def max_message_chars() -> int:
         return max(1, int(os.environ.get("KEFU_MAX_MESSAGE_CHARS", "2000")))
     except ValueError:
         return 2000
+
+
+def client_ip(request: Request) -> str:
+    """The console's rule: the forwarded client address when Sanic trusts the proxy (its
+    FORWARDED_SECRET / REAL_IP_HEADER / PROXIES_COUNT settings), else the peer address."""
+    return request.remote_addr or request.ip
+
+
+def too_many(refusal: Refusal) -> HTTPResponse:
+    body = {"status": 429, "reason": refusal.reason, "retry_after": refusal.retry_after}
+    return response.json(body, status=429, headers={"Retry-After": str(refusal.retry_after)})
 
 
 def decode_json_body(request: Request) -> Any:
@@ -56,6 +71,7 @@ class KefuRestInput(InputChannel):
 
     def blueprint(self, on_new_message: Callable[[UserMessage], Awaitable[Any]]) -> Blueprint:
         hook = cap_request_size(Blueprint("kefu_rest_webhook", __name__))
+        limits = RateLimits.from_settings(load_settings())
 
         @hook.route("/", methods=["GET"])
         async def health(_: Request) -> HTTPResponse:
@@ -70,6 +86,10 @@ class KefuRestInput(InputChannel):
                 return response.json({"status": exc.status, "reason": exc.reason}, status=exc.status)
             if not inbound.text:
                 return response.json({"status": 400, "reason": "'message' is empty"}, status=400)
+            refusal = await limits.acheck(client_ip(request), inbound.sender_id)
+            if refusal is not None:
+                log.info("rest: rate-limited %s: %s", client_ip(request), refusal.reason)
+                return too_many(refusal)
             collector = CollectingOutputChannel()
             metadata = dict(inbound.metadata, truncated=True) if inbound.truncated else inbound.metadata
             try:
@@ -79,7 +99,8 @@ class KefuRestInput(InputChannel):
                 await on_new_message(message)
             except Exception:  # keep serving; the tracker keeps what was processed
                 log.exception("rest: processing a message from %s failed", inbound.sender_id)
-                unavailable = {"status": 503, "reason": "the assistant is temporarily unavailable"}
+                unavailable = {"status": 503, "reason": "the assistant is temporarily unavailable",
+                               "text": tracker_guard.TRY_AGAIN}  # nothing was stored: the customer sends it again
                 return response.json(unavailable, status=503)
             return response.json(collector.messages)
 

@@ -4,8 +4,10 @@ checks it lacks, run before Rasa's handler sees the request:
 - size, content type and body shape (Rasa answers 500 to a JSON array or a form without
   `payload`); the URL-verification challenge answered as Slack documents it;
 - every retry is deduplicated by `event_id` in the shared channel state (Redis or
-  PostgreSQL), so a message is processed once even across Rasa processes. Rasa alone drops
-  only `http_timeout` retries, and processes every other retry again;
+  PostgreSQL): claimed with a 60 s lease, marked done (1 h) when the bot has processed the
+  message, released when processing raised; so a retry reaching any Rasa process is skipped
+  once done, and processed after a failure or after a crashed process's lease expired. Rasa
+  alone drops only `http_timeout` retries, and processes every other retry again;
 - the Web API base URL is configurable (tests use a local server).
 
 credentials.yml (secrets from KEFU_SLACK_BOT_TOKEN / KEFU_SLACK_SIGNING_SECRET):
@@ -37,6 +39,7 @@ log = logging.getLogger(__name__)
 
 MAX_BODY_BYTES = 256 * 1024
 DEDUP_TTL_S = 3600
+LEASE_S = 60  # Slack retries after ~1 min and ~5 min: a crashed process's claim has expired by then
 NEVER_IGNORE = ("__kefu_dedups_every_retry__",)
 
 
@@ -112,7 +115,39 @@ class KefuSlackInput(SlackInput):
     async def first_delivery(self, request: Request, event: Optional[dict[str, Any]]) -> bool:
         """Claim the event id (or the body hash); False when another delivery already did."""
         ident = (event or {}).get("event_id") or hashlib.sha256(request.body or b"").hexdigest()
-        return await self.state.claim(f"slack:{str(ident)[:128]}", "1", DEDUP_TTL_S)
+        key = f"slack:{str(ident)[:128]}"
+        if not await self.state.claim(key, "processing", LEASE_S):
+            return False
+        request.ctx.kefu_dedup_key = key
+        return True
+
+    async def settle(self, key: str, ok: bool) -> None:
+        """Mark a processed event done, or release the claim so Slack's retry is processed."""
+        try:
+            if ok:
+                await self.state.put(key, "done", DEDUP_TTL_S)
+            else:
+                await self.state.delete(key)
+        except KefuError as exc:  # the lease expires on its own
+            log.warning("slack: could not settle a dedup key: %s", exc)
+
+    async def process_message(self, request: Request, on_new_message: Callable[[UserMessage], Awaitable[Any]],
+                              text: str, sender_id: Optional[str], metadata: Optional[dict]) -> Any:
+        """Rasa's handler, with the claim settled when the (background) processing ends."""
+        key = getattr(request.ctx, "kefu_dedup_key", None)
+        if key is None:
+            return await super().process_message(request, on_new_message, text, sender_id, metadata)
+
+        async def settled(message: UserMessage) -> Any:
+            try:
+                result = await on_new_message(message)
+            except Exception:
+                await self.settle(key, ok=False)
+                raise
+            await self.settle(key, ok=True)
+            return result
+
+        return await super().process_message(request, settled, text, sender_id, metadata)
 
     def blueprint(self, on_new_message: Callable[[UserMessage], Awaitable[Any]]) -> Blueprint:
         hook = cap_request_size(super().blueprint(on_new_message))

@@ -17,7 +17,8 @@ Events the server emits to a session's room (the web chat widget's contract):
 - `kefu_handoff` ({"state": "queued"|"started"|"ended", "queue": str|None, "agent": str|None}):
   the conversation's human-handoff state. The widget shows "waiting for an agent",
   "connected to an agent" and "back to the assistant" for the three states.
-- `kefu_error` ({"reason": str}): the client's last event was rejected; nothing was processed.
+- `kefu_error` ({"reason": str, "retry_after"?: int}): the client's last event was rejected; nothing was
+  processed. `retry_after` (seconds) comes with a rate limit (kefu/ratelimit.py, docs/channels.md).
 
 How to drive the handoff state (for `action_handoff`, the relay and the agent console):
 send a bot message whose custom payload has a `handoff` key, e.g. from an action
@@ -45,10 +46,12 @@ from sanic.response import HTTPResponse
 from socketio import AsyncServer
 
 from custom_components.channels.limits import cap_request_size
-from custom_components.channels.rest import max_message_chars
+from custom_components.channels.rest import client_ip, max_message_chars
+from custom_components.channels.tracker_guard import TRY_AGAIN
 from kefu.config import load_settings
 from kefu.errors import BadInput
 from kefu.inbound import Inbound, parse_inbound
+from kefu.ratelimit import RateLimits
 
 log = logging.getLogger(__name__)
 
@@ -172,6 +175,7 @@ class KefuSocketIOInput(SocketIOInput):
         )
         hook = cap_request_size(SocketBlueprint(sio, self.socketio_path, "kefu_socketio_webhook", __name__))
         self.sio = sio
+        limits = RateLimits.from_settings(load_settings())
 
         @hook.route("/", methods=["GET"])
         async def health(_: Request) -> HTTPResponse:
@@ -181,6 +185,10 @@ class KefuSocketIOInput(SocketIOInput):
         async def connect(sid: str, environ: Optional[Dict] = None, auth: Any = None) -> bool:
             if environ is None:  # a client sent an event named "connect"
                 await self._reject(sio, sid, "unknown event")
+                return True
+            request = environ.get("sanic.request")
+            async with sio.session(sid, namespace=namespace) as session:  # the rate limits' client address
+                session["ip"] = client_ip(request) if request is not None else environ.get("REMOTE_ADDR", "")
             return True
 
         @sio.on("*", namespace=namespace)
@@ -198,14 +206,20 @@ class KefuSocketIOInput(SocketIOInput):
         @sio.on(self.user_message_evt, namespace=namespace)
         async def handle_message(sid: str, data: Any = None, *_extra: Any) -> None:
             inbound = await self._inbound(sio, sid, data)
-            if inbound is not None and inbound.text:
-                await self._answer(sio, sid, inbound, on_new_message)
+            if inbound is None or not inbound.text:
+                return
+            session = await sio.get_session(sid, namespace=namespace)
+            refusal = await limits.acheck(session.get("ip", ""), inbound.sender_id)
+            if refusal is not None:
+                await self._reject(sio, sid, refusal.reason, retry_after=refusal.retry_after)
+                return
+            await self._answer(sio, sid, inbound, on_new_message)
 
         return hook
 
-    async def _reject(self, sio: AsyncServer, sid: str, reason: str) -> None:
+    async def _reject(self, sio: AsyncServer, sid: str, reason: str, **extra: Any) -> None:
         log.info("socketio: rejected an event: %s", reason)
-        await sio.emit(ERROR_EVENT, {"reason": reason}, room=sid, namespace=self.namespace)
+        await sio.emit(ERROR_EVENT, {"reason": reason, **extra}, room=sid, namespace=self.namespace)
 
     async def _inbound(self, sio: AsyncServer, sid: str, data: Any) -> Optional[Inbound]:
         """The checked message of a `user_uttered` event; None (after a `kefu_error`) when it is refused."""
@@ -248,7 +262,8 @@ class KefuSocketIOInput(SocketIOInput):
         except Exception:
             log.exception("socketio: processing a message from %s failed", inbound.sender_id)
             await sio.emit(
-                ERROR_EVENT, {"reason": "the assistant is temporarily unavailable"}, room=sid, namespace=namespace
+                ERROR_EVENT, {"reason": "the assistant is temporarily unavailable", "text": TRY_AGAIN}, room=sid,
+                namespace=namespace,
             )
         finally:
             await sio.emit(TYPING_EVENT, {"state": "off"}, room=room, namespace=namespace)

@@ -32,6 +32,7 @@ class ChatwootServer:
     contacts: dict[int, dict[str, Any]] = field(default_factory=dict)
     conversations: dict[int, dict[str, Any]] = field(default_factory=dict)
     requests: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
+    down: bool = False  # answer 500 to everything, like a Chatwoot being redeployed
     _ids: Any = field(default_factory=lambda: itertools.count(100))
 
     @property
@@ -43,6 +44,8 @@ class ChatwootServer:
 
         @web.middleware
         async def auth(request: web.Request, handler: Any) -> web.StreamResponse:
+            if self.down:
+                return web.json_response({"error": "Internal Server Error"}, status=500)
             if request.headers.get("api_access_token") != self.token:
                 return web.json_response({"error": "Invalid Access Token"}, status=401)
             body = await request.json()
@@ -108,6 +111,7 @@ class SlackServer:
     channel: str = "C0AGENTS"
     port: int = field(default_factory=free_port)
     posts: list[dict[str, Any]] = field(default_factory=list)
+    down: bool = False  # answer HTTP 500, like Slack during an incident
     _ts: Any = field(default_factory=lambda: itertools.count(1))
 
     @property
@@ -116,6 +120,8 @@ class SlackServer:
 
     def app(self) -> web.Application:
         async def post_message(request: web.Request) -> web.Response:
+            if self.down:
+                return web.json_response({"ok": False, "error": "internal_error"}, status=500)
             if request.headers.get("Authorization") != f"Bearer {self.token}":
                 return web.json_response({"ok": False, "error": "invalid_auth"})
             body = await request.json()

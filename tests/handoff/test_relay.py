@@ -1,5 +1,5 @@
 """customer → agent relay: user events that Rasa's own SQL tracker store writes while a conversation
-is paused reach the ticket and the agent's view, exactly once, across a console restart."""
+is paused reach the ticket and the agent's view once (cursor per ticket), across a console restart."""
 
 from __future__ import annotations
 

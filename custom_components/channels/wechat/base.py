@@ -3,9 +3,14 @@ mapping, numbered options, the passive-reply budget and the customer-service fal
 
 WeChat waits 5 s for a passive reply and retries the same MsgId up to three times. We answer
 passively within `reply_budget_s` (4.5 s); when the bot is slower we answer `success` and
-deliver through the customer-service message API once the bot has finished. Dedup keys are
-claimed in the shared state before processing, so a retry (in any process) is never
-processed twice.
+deliver through the customer-service message API once the bot has finished.
+
+Dedup: claim → process → mark done, or release on failure. The MsgId key is claimed in the
+shared state with a short lease (`lease_s`, 10 s) while the message is processed, marked done
+(24 h) when the bot has finished, and released when processing raised, so a later retry of
+the same MsgId (in any process) is processed. A crashed process's lease expires within
+WeChat's retry window (~5, 10, 15 s). At least once while WeChat retries; duplicates are
+suppressed once done.
 """
 
 from __future__ import annotations
@@ -35,6 +40,7 @@ log = logging.getLogger(__name__)
 
 OnNewMessage = Callable[[UserMessage], Awaitable[Any]]
 DEDUP_TTL_S = 24 * 3600
+LEASE_S = 10  # shorter than WeChat's retry window, longer than the passive-reply budget
 OPTIONS_TTL_S = 24 * 3600
 POLITE_MEDIA = (
     "抱歉，我暂时只能看懂文字消息，请用文字描述您的问题。\n"
@@ -90,6 +96,7 @@ class WeChatInputBase(InputChannel):
         state: Optional[ChannelState] = None,
         timestamp_window_s: int = 300,
         max_text_bytes: int = MAX_TEXT_BYTES,
+        lease_s: int = LEASE_S,
     ) -> None:
         if mode not in MODES:
             raise ConfigError(f"{self.name()}: mode must be one of {', '.join(MODES)}")
@@ -108,6 +115,7 @@ class WeChatInputBase(InputChannel):
         self.menu_intents = dict(menu_intents or {})
         self.timestamp_window_s = timestamp_window_s
         self.max_text_bytes = max_text_bytes
+        self.lease_s = lease_s
         self._state = state
         scope = self.token_scope()
         self.api = WeChatApi(self.kind, app_id, secret or "", self, api_base, scope=scope) if secret else None
@@ -159,6 +167,16 @@ class WeChatInputBase(InputChannel):
 
     async def delete(self, key: str) -> None:
         await self.state.delete(key)
+
+    async def settle(self, key: str, ok: bool) -> None:
+        """Mark a claimed message done (retries ignored for a day), or release it for a retry."""
+        try:
+            if ok:
+                await self.put(key, "done", DEDUP_TTL_S)
+            else:
+                await self.delete(key)
+        except KefuError as exc:  # the lease expires on its own
+            log.warning("%s: could not settle a dedup key: %s", self.name(), exc)
 
     def token_scope(self) -> str:
         """Separates access tokens of the same corp id fetched with different secrets."""
@@ -221,14 +239,19 @@ class WeChatInputBase(InputChannel):
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    async def _deliver_late(self, task: asyncio.Task, recipient_id: str, collector: CollectingOutputChannel) -> None:
+    async def _deliver_late(self, task: asyncio.Task, recipient_id: str, collector: CollectingOutputChannel,
+                            key: str) -> None:
         try:
             await task
-            await self.deliver(recipient_id, collector.messages)
-        except (KefuError, asyncio.CancelledError) as exc:
-            log.warning("%s: late delivery to a customer failed: %s", self.name(), exc)
-        except Exception:
+        except (Exception, asyncio.CancelledError):
             log.exception("%s: processing a message failed", self.name())
+            await self.settle(key, ok=False)
+            return
+        await self.settle(key, ok=True)
+        try:
+            await self.deliver(recipient_id, collector.messages)
+        except KefuError as exc:
+            log.warning("%s: late delivery to a customer failed: %s", self.name(), exc)
 
     async def answer(self, on_new_message: OnNewMessage, msg: Mapping[str, str], request: Request) -> Optional[str]:
         """Process one decrypted message; return the passive reply text (None → `success`)."""
@@ -236,14 +259,24 @@ class WeChatInputBase(InputChannel):
         if not sender or len(sender) > 128:
             log.info("%s: rejected a message without a valid sender", self.name())
             return None
-        if not await self.claim(self.dedup_key(msg), "1", DEDUP_TTL_S):
+        key = self.dedup_key(msg)
+        if not await self.claim(key, "processing", self.lease_s):
             log.info("%s: duplicate delivery of a message, skipped", self.name())
             return None
+        try:
+            return await self._process(on_new_message, msg, sender, key)
+        except Exception:
+            if await self.get(key) != "done":  # failed before the bot finished: let a retry in
+                await self.settle(key, ok=False)
+            raise
+
+    async def _process(self, on_new_message: OnNewMessage, msg: Mapping[str, str], sender: str,
+                       key: str) -> Optional[str]:
+        """Run the bot on a claimed message; settles the claim unless the late delivery will."""
         text, direct = self.to_user_text(msg)
-        if direct:
+        if direct or not text:
+            await self.settle(key, ok=True)
             return direct
-        if not text:
-            return None
         text = text[: max_message_chars()]  # the same cap as the REST and socket.io channels
         chosen = resolve_option(text, await self.options_for(sender))
         metadata = {"wechat": {"kind": self.kind, "to": msg.get("ToUserName"), "msg_type": msg.get("MsgType")}}
@@ -253,11 +286,13 @@ class WeChatInputBase(InputChannel):
         done, _ = await asyncio.wait({task}, timeout=self.reply_budget_s)
         if not done:
             log.info("%s: the bot missed the passive-reply budget; answering through the API", self.name())
-            self._keep(asyncio.ensure_future(self._deliver_late(task, sender, collector)))
+            self._keep(asyncio.ensure_future(self._deliver_late(task, sender, collector, key)))
             return None
         if task.exception() is not None:
             log.error("%s: processing a message failed: %s", self.name(), type(task.exception()).__name__)
+            await self.settle(key, ok=False)
             return None
+        await self.settle(key, ok=True)
         texts, options = render_messages(collector.messages)
         await self.remember_options(sender, options)
         chunks = [chunk for text in texts for chunk in split_text(text, self.max_text_bytes)]

@@ -57,7 +57,9 @@ def sha1_signature(*parts: str) -> str:
 
 
 def check_signature(expected_parts: Iterable[str], given: Optional[str]) -> None:
-    if not given or not hmac.compare_digest(sha1_signature(*expected_parts), given.strip().lower()):
+    """403 unless `given` matches; compared as bytes (compare_digest raises TypeError on non-ASCII str)."""
+    sent = (given or "").strip().lower().encode("utf-8", "surrogateescape")
+    if not sent or not hmac.compare_digest(sha1_signature(*expected_parts).encode(), sent):
         raise BadInput("signature mismatch", status=403)
 
 

@@ -180,3 +180,39 @@ def test_no_secret_or_message_text_in_logs(make_slack, servers, slack_api, caplo
     logged = caplog.text + repr(slack.channel)
     for secret in (BOT_TOKEN, SIGNING_SECRET, "PRIVATE-SLACK-TEXT", "6222020202020202"):
         assert secret not in logged
+
+
+def test_a_retry_after_failed_processing_is_processed(make_slack, servers, channel_db: str) -> None:
+    """claim → process → done, or release: a failure lets Slack's retry in; a success keeps it out."""
+    slack = make_slack(servers)
+    crash = event_body("crash", event_id=f"Ev-crash-{uuid.uuid4().hex[:8]}")
+    assert post(slack.url, crash, signed(crash)).status_code == 200
+    assert wait_until(lambda: slack.bot.texts() == ["crash"])
+    key = "slack:" + json.loads(crash)["event_id"]
+    state = open_state(channel_db)
+    assert wait_until(lambda: slack.run(state.get(key)) is None), "released after the failure"
+    retry = {**signed(crash), "X-Slack-Retry-Num": "1", "X-Slack-Retry-Reason": "http_error"}
+    assert post(slack.url, crash, retry).status_code == 200
+    assert wait_until(lambda: slack.bot.texts() == ["crash", "crash"]), "the retry is processed"
+
+    ok = event_body("fine", event_id=f"Ev-ok-{uuid.uuid4().hex[:8]}")
+    assert post(slack.url, ok, signed(ok)).status_code == 200
+    ok_key = "slack:" + json.loads(ok)["event_id"]
+    assert wait_until(lambda: slack.run(state.get(ok_key)) == "done")
+    resp = post(slack.url, ok, {**signed(ok), "X-Slack-Retry-Num": "1", "X-Slack-Retry-Reason": "http_error"})
+    assert resp.headers.get("X-Slack-No-Retry") == "1"
+    time.sleep(0.3)
+    assert slack.bot.texts() == ["crash", "crash", "fine"]
+
+
+def test_the_lease_of_a_crashed_process_expires(make_slack, servers, channel_db: str) -> None:
+    slack = make_slack(servers)
+    body = event_body("after a crash", event_id=f"Ev-lease-{uuid.uuid4().hex[:8]}")
+    state = open_state(channel_db)
+    assert slack.run(state.claim("slack:" + json.loads(body)["event_id"], "processing", 1))  # a process that died
+    blocked = post(slack.url, body, {**signed(body), "X-Slack-Retry-Num": "1", "X-Slack-Retry-Reason": "http_error"})
+    assert blocked.headers.get("X-Slack-No-Retry") == "1", "another process is still within its lease"
+    assert wait_until(lambda: slack.run(state.get("slack:" + json.loads(body)["event_id"])) is None)
+    retry = {**signed(body), "X-Slack-Retry-Num": "2", "X-Slack-Retry-Reason": "http_error"}
+    assert post(slack.url, body, retry).status_code == 200
+    assert wait_until(lambda: slack.bot.texts() == ["after a crash"])

@@ -243,3 +243,28 @@ def test_dedup_is_shared_by_two_processes(backend: str, servers, channel_db: str
     assert all(r.status_code == 200 for r in replies)
     assert sum(r.text != "success" for r in replies) == 1
     assert pair[0].bot.texts() + pair[1].bot.texts() == ["同一条消息"]
+
+
+def test_a_retry_after_failed_processing_is_processed_and_a_done_one_is_not(make_mp, channel_db: str) -> None:
+    """claim → process → done, or release on failure: WeChat's retry of a failed MsgId gets processed."""
+    mp, sender = make_mp(), user()
+    crash = text_xml(sender, "crash", msg_id=str(uuid.uuid4().int)[:19])
+    assert post_xml(mp.url, signed_params(TOKEN), crash).text == "success"
+    assert post_xml(mp.url, signed_params(TOKEN, nonce="2"), crash).text == "success"
+    assert mp.bot.texts() == ["crash", "crash"], "the retry of a failed message is processed again"
+    ok_id = str(uuid.uuid4().int)[:19]
+    ok = text_xml(sender, "fine", msg_id=ok_id)
+    assert reply_of(post_xml(mp.url, signed_params(TOKEN), ok))["Content"] == "echo: fine"
+    assert mp.run(open_state(channel_db).get(f"msg:mp:{MP_APP_ID}:{ok_id}")) == "done"
+    assert post_xml(mp.url, signed_params(TOKEN, nonce="3"), ok).text == "success"
+    assert mp.bot.texts() == ["crash", "crash", "fine"]
+
+
+def test_the_lease_of_a_crashed_process_expires_within_the_retry_window(make_mp, channel_db: str) -> None:
+    mp, msg_id = make_mp(), str(uuid.uuid4().int)[:19]
+    state, key = open_state(channel_db), f"msg:mp:{MP_APP_ID}:{msg_id}"
+    body = text_xml(user(), "after a crash", msg_id=msg_id)
+    assert mp.run(state.claim(key, "processing", 1))  # claimed by a process that then died
+    assert post_xml(mp.url, signed_params(TOKEN), body).text == "success" and mp.bot.texts() == []
+    assert wait_until(lambda: mp.run(state.get(key)) is None)
+    assert reply_of(post_xml(mp.url, signed_params(TOKEN, nonce="9"), body))["Content"] == "echo: after a crash"
