@@ -11,7 +11,7 @@ from psycopg_pool import AsyncConnectionPool
 from handoff.adapters.base import AdapterLinks
 from handoff.tickets import TicketStore
 from kefu.pgserver import ensure_database, with_database
-from tests.handoff.livechat_servers import SlackServer, serve_in_thread
+from tests.handoff.livechat_servers import ChatwootServer, SlackServer, serve_in_thread
 from tests.servers import drop_database
 
 
@@ -52,5 +52,12 @@ async def links(tickets_url: str) -> AsyncIterator[AdapterLinks]:
 @pytest.fixture(scope="module")
 def slack() -> Iterator[SlackServer]:
     server = SlackServer(token="xoxb-" + uuid.uuid4().hex)
+    with serve_in_thread(server.app(), server.port):
+        yield server
+
+
+@pytest.fixture(scope="module")
+def chatwoot() -> Iterator[ChatwootServer]:
+    server = ChatwootServer(token=uuid.uuid4().hex)
     with serve_in_thread(server.app(), server.port):
         yield server

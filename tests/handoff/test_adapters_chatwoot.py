@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import time
 import uuid
-from typing import AsyncIterator, Iterator
+from typing import AsyncIterator
 
 import pytest
 import requests
@@ -16,18 +16,11 @@ from handoff.adapters.chatwoot import ChatwootAdapter, parse_teams
 from handoff.adapters.http import AdapterUnavailable
 from kefu.errors import BadInput, ConfigError
 from tests.handoff import console_fixtures
-from tests.handoff.livechat_servers import ChatwootServer, serve_in_thread
+from tests.handoff.livechat_servers import ChatwootServer
 
 rasa_api = console_fixtures.rasa_api
 pytestmark = [pytest.mark.servers, pytest.mark.timeout(180)]
 WEBHOOK_TOKEN = "hook-" + uuid.uuid4().hex
-
-
-@pytest.fixture(scope="module")
-def chatwoot() -> Iterator[ChatwootServer]:
-    server = ChatwootServer(token=uuid.uuid4().hex)
-    with serve_in_thread(server.app(), server.port):
-        yield server
 
 
 @pytest.fixture

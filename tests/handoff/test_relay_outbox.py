@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
-from typing import Any, AsyncIterator, Callable, Iterator
+from typing import Any, AsyncIterator, Callable
 
 import pytest
 from psycopg_pool import AsyncConnectionPool
@@ -18,17 +18,10 @@ from handoff.adapters.slack import SlackAdapter
 from handoff.relay import Hub, Relay
 from handoff.tracker_events import TrackerEvents
 from kefu.pgserver import sqlalchemy_url
-from tests.handoff.livechat_servers import ChatwootServer, SlackServer, serve_in_thread
+from tests.handoff.livechat_servers import ChatwootServer, SlackServer
 from tests.handoff.test_relay import user
 
 pytestmark = [pytest.mark.servers, pytest.mark.timeout(180)]
-
-
-@pytest.fixture(scope="module")
-def chatwoot() -> Iterator[ChatwootServer]:
-    server = ChatwootServer(token=uuid.uuid4().hex)
-    with serve_in_thread(server.app(), server.port):
-        yield server
 
 
 @pytest.fixture
