@@ -133,20 +133,31 @@ async def test_contract_slack_errors_are_clear(store, slack, links):
         SlackAdapter(links, bot_token="x", channel="C1")
 
 
-async def test_contract_console_relays_signed_slack_events(store, slack, rasa_api, tickets_url, tmp_path):
+def start_slack_console(slack, rasa_api, tickets_url, tmp_path):
+    """A real console process whose handoff adapter is Slack, pointed at the local Slack server."""
     env = console_fixtures.kefu_env(
         tickets_url, tmp_path, KEFU_RASA_PORT=str(rasa_api.port), KEFU_RASA_TOKEN=rasa_api.token,
         KEFU_HANDOFF_ADAPTER="slack", KEFU_SLACK_API_URL=slack.url, KEFU_SLACK_BOT_TOKEN=slack.token,
         KEFU_SLACK_SIGNING_SECRET=SECRET, KEFU_SLACK_CHANNEL=slack.channel,
     )
-    console = console_fixtures.start_console(env, tmp_path / "console.log")
+    return console_fixtures.start_console(env, tmp_path / "console.log")
+
+
+def thread_root(slack, ticket_id: str) -> dict:
+    """The thread's first post the console wrote for the ticket (waits up to 15 s)."""
+    deadline, root = time.monotonic() + 15, None
+    while root is None and time.monotonic() < deadline:
+        root = next((p for p in slack.posts if ticket_id in p["text"] and "thread_ts" not in p), None)
+        time.sleep(0.2)
+    assert root is not None, "the console opened a thread for the new ticket"
+    return root
+
+
+async def test_contract_console_relays_signed_slack_events(store, slack, rasa_api, tickets_url, tmp_path):
+    console = start_slack_console(slack, rasa_api, tickets_url, tmp_path)
     try:
         ticket = await ticket_for(store)
-        deadline, root = time.monotonic() + 15, None
-        while root is None and time.monotonic() < deadline:
-            root = next((p for p in slack.posts if ticket.id in p["text"] and "thread_ts" not in p), None)
-            time.sleep(0.2)
-        assert root is not None, "the console opened a thread for the new ticket"
+        root = thread_root(slack, ticket.id)
         url = console.url + "/handoff/webhooks/slack"
 
         def post(body: object, secret: str = SECRET) -> requests.Response:
@@ -171,19 +182,10 @@ async def test_contract_console_relays_signed_slack_events(store, slack, rasa_ap
 async def test_contract_close_with_an_unknown_disposition_is_refused_in_the_thread(store, slack, rasa_api,
                                                                                     tickets_url, tmp_path):
     """`!close <anything>` must name one of the console's dispositions; otherwise the ticket stays open."""
-    env = console_fixtures.kefu_env(
-        tickets_url, tmp_path, KEFU_RASA_PORT=str(rasa_api.port), KEFU_RASA_TOKEN=rasa_api.token,
-        KEFU_HANDOFF_ADAPTER="slack", KEFU_SLACK_API_URL=slack.url, KEFU_SLACK_BOT_TOKEN=slack.token,
-        KEFU_SLACK_SIGNING_SECRET=SECRET, KEFU_SLACK_CHANNEL=slack.channel,
-    )
-    console = console_fixtures.start_console(env, tmp_path / "console.log")
+    console = start_slack_console(slack, rasa_api, tickets_url, tmp_path)
     try:
         ticket = await ticket_for(store)
-        deadline, root = time.monotonic() + 15, None
-        while root is None and time.monotonic() < deadline:
-            root = next((p for p in slack.posts if ticket.id in p["text"] and "thread_ts" not in p), None)
-            time.sleep(0.2)
-        assert root is not None, "the console opened a thread for the new ticket"
+        root = thread_root(slack, ticket.id)
         req = signed(reply(root["ts"], "!close <!channel> whatever"))
         url = console.url + "/handoff/webhooks/slack"
         assert requests.post(url, data=req.body, headers=dict(req.headers)).status_code == 200
