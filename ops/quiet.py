@@ -39,11 +39,16 @@ def install() -> None:
 
 
 def with_rasa_token(args: list[str]) -> list[str]:
-    """`rasa run ... --enable-api` plus `--auth-token` from KEFU_RASA_TOKEN, unless one is given."""
-    if args[:2] != ["rasa", "run"] or "--enable-api" not in args or "--auth-token" in args:
+    """`rasa run ... --enable-api` plus `--auth-token` from KEFU_RASA_TOKEN, unless one is given.
+
+    Written as one `--auth-token=TOKEN` argument: a URL-safe token may start with "-", and
+    argparse reads a separate "-..." value as an option and exits with code 2.
+    """
+    given = any(arg in ("--auth-token", "-t") or arg.startswith("--auth-token=") for arg in args)
+    if args[:2] != ["rasa", "run"] or "--enable-api" not in args or given:
         return args
     token = load_settings().rasa_token
-    return [*args, "--auth-token", token] if token else args
+    return [*args, f"--auth-token={token}"] if token else args
 
 
 def main() -> None:

@@ -120,6 +120,18 @@ def wait_http(url: str, timeout: float, proc: Optional[subprocess.Popen] = None)
     raise KefuError(f"{url} did not answer within {timeout:.0f} s")
 
 
+def log_tail(path: Path, lines: int = 15) -> str:
+    """The last lines of a child's log, indented, for an error message (empty if unreadable)."""
+    try:
+        with open(path, "rb") as handle:
+            handle.seek(0, os.SEEK_END)
+            handle.seek(max(0, handle.tell() - 8192))
+            text = handle.read().decode("utf-8", "replace")
+    except OSError:
+        return ""
+    return "\n".join(f"  | {line}" for line in text.splitlines()[-lines:])
+
+
 @dataclass
 class Child:
     """One supervised process: how to start it again, and when (after a crash)."""
@@ -298,9 +310,15 @@ class Stack:
             {**env, "KEFU_RASA_TOKEN": token, "KEFU_RASA_PORT": str(settings.rasa_port)},
         )
         self.start_jobs(env)
-        wait_http(f"http://127.0.0.1:{settings.actions_port}/health", 120, actions.proc)
-        wait_http(f"http://127.0.0.1:{settings.rasa_port}/webhooks/rest/", 300, rasa.proc)
-        wait_http(f"http://127.0.0.1:{settings.console_port}/healthz", 60, console.proc)
+        for child, url, timeout in (
+            (actions, f"http://127.0.0.1:{settings.actions_port}/health", 120),
+            (rasa, f"http://127.0.0.1:{settings.rasa_port}/webhooks/rest/", 300),
+            (console, f"http://127.0.0.1:{settings.console_port}/healthz", 60),
+        ):
+            try:
+                wait_http(url, timeout, child.proc)
+            except KefuError as exc:  # the child's own last words say why, not just its exit code
+                raise KefuError(f"{child.name}: {exc}\n{log_tail(self.logs / f'{child.name}.log')}") from exc
 
     def start_jobs(self, env: dict[str, str]) -> None:
         """Celery worker + beat (ops/jobs/launch.py); without a Redis the chat still starts."""

@@ -51,6 +51,31 @@ def test_restart_backoff_doubles_to_a_cap_and_starts_over_after_a_stable_run():
 def test_the_rasa_token_is_added_inside_the_process(monkeypatch):
     monkeypatch.setenv("KEFU_RASA_TOKEN", "tok")
     args = ["rasa", "run", "--model", "m", "--enable-api"]
-    assert with_rasa_token(args) == [*args, "--auth-token", "tok"]
+    assert with_rasa_token(args) == [*args, "--auth-token=tok"]
     assert with_rasa_token(["rasa", "run", "--model", "m"]) == ["rasa", "run", "--model", "m"]
     assert with_rasa_token(["rasa_sdk", "--port", "1"]) == ["rasa_sdk", "--port", "1"]
+
+
+def test_a_token_starting_with_a_dash_reaches_rasa_intact(monkeypatch):
+    """CI saw `rasa run` exit with code 2: a generated token began with "-" and argparse took it
+    for an option. Rasa's own parser must read the token exactly as configured."""
+    from rasa.__main__ import create_argument_parser
+
+    monkeypatch.setenv("KEFU_RASA_TOKEN", "-Xq_9-abc")
+    args = with_rasa_token(["rasa", "run", "--model", "m", "--enable-api"])
+    parsed = create_argument_parser().parse_args(args[1:])
+    assert parsed.auth_token == "-Xq_9-abc"
+    assert with_rasa_token(["rasa", "run", "--enable-api", "--auth-token=given"])[-1] == "--auth-token=given"
+    assert with_rasa_token(["rasa", "run", "--enable-api", "-t", "given"])[-2:] == ["-t", "given"]
+
+
+def test_a_child_that_dies_at_start_is_explained_by_its_log_tail(tmp_path):
+    from ops.runner import log_tail
+
+    log = tmp_path / "rasa.log"
+    log.write_text("".join(f"line {i}\n" for i in range(100)) + "rasa run: error: bad argument\n", encoding="utf-8")
+    tail = log_tail(log, lines=3)
+    assert tail.splitlines() == ["  | line 98", "  | line 99", "  | rasa run: error: bad argument"]
+    assert log_tail(tmp_path / "missing.log") == ""
+    (tmp_path / "empty.log").write_bytes(b"")
+    assert log_tail(tmp_path / "empty.log") == ""
