@@ -19,7 +19,7 @@ import secrets
 from typing import Any, Dict, List, Optional
 
 from rasa_sdk import Action, FormValidationAction, Tracker
-from rasa_sdk.events import SlotSet
+from rasa_sdk.events import ActiveLoop, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
@@ -134,6 +134,29 @@ class ValidateReturnForm(FormValidationAction):
         reason = str(slot_value or "").strip()[:MAX_REASON_CHARS]
         return {"return_reason": reason or None}
 
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> List[Dict[str, Any]]:
+        """At the reason step a stop-like answer fills the reason ("不想要了" is why); only an
+        explicit cancel of the return ("不退了", "cancel") ends the form, before any slot is set."""
+        text = (tracker.latest_message or {}).get("text") or ""
+        if tracker.get_slot("requested_slot") == "return_reason" and cancels_return(text):
+            dispatcher.utter_message(response="utter_form_stopped")
+            return [SlotSet("return_reason", None), SlotSet("return_cancelled", True), SlotSet("requested_slot", None),
+                    ActiveLoop(None)]
+        return await super().run(dispatcher, tracker, domain)
+
+
+_CANCEL_WORDS = re.compile(r"不退|取消退|别退|不用退|不办了|\b(?:cancel|stop|quit|never ?mind|forget (?:it|about it)"
+                           r"|(?:do not|don't|dont) (?:want to )?return)\b", re.IGNORECASE)
+_CANCEL_ALONE = {"算了", "取消", "退出", "停", "停止", "不用了", "no", "nope", "exit"}
+
+
+def cancels_return(text: str) -> bool:
+    """An explicit "do not go on with this return"; a reason such as "不想要了" is not one."""
+    bare = re.sub(r"[\s\W_]+", "", text.lower())
+    return bool(_CANCEL_WORDS.search(text)) or bare in _CANCEL_ALONE
+
 
 class ActionSubmitLostCard(Action):
     def name(self) -> str:
@@ -198,6 +221,8 @@ class ActionSubmitReturn(Action):
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Dict[str, Any]
     ) -> List[Dict[str, Any]]:
         done = [SlotSet("order_id", None), SlotSet("phone", None), SlotSet("return_reason", None)]
+        if tracker.get_slot("return_cancelled"):  # the customer cancelled at the reason step
+            return [*done, SlotSet("return_cancelled", None)]
         order_id = str(tracker.get_slot("order_id") or "")
         lang = language_of(tracker)
         try:

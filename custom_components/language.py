@@ -2,8 +2,8 @@
 
 It writes an entity `language` that fills the `language` slot through a normal
 from_entity mapping; Rasa's conditional response variations then pick the Chinese or
-English text. Messages without letters (emoji, digits) emit nothing, so the slot keeps
-the conversation's previous language.
+English text. Messages without letters (emoji, digits) and ASCII scraps that do not read as
+English ("abcd", "ok") emit nothing, so the slot keeps the conversation's previous language.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from rasa.shared.nlu.constants import ENTITIES, TEXT
 from rasa.shared.nlu.training_data.message import Message
 from rasa.shared.nlu.training_data.training_data import TrainingData
 
-from kefu.text import detect_language
+from kefu.text import message_language
 
 ENTITY = "language"
 
@@ -53,7 +53,7 @@ class LanguageDetector(GraphComponent):
     def process(self, messages: List[Message]) -> List[Message]:
         for message in messages:
             text = message.get(TEXT) or ""
-            language: Optional[str] = detect_language(text)
+            language: Optional[str] = message_language(text)
             if language is None:
                 continue
             entity = {

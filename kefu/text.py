@@ -14,6 +14,15 @@ _LATIN = re.compile(r"[A-Za-z]")
 # Codes such as order numbers ("SO2411150457") or card tiers ("V3") say nothing about
 # the customer's language.
 _CODE = re.compile(r"\b[A-Za-z]*\d[A-Za-z\d]*\b", re.ASCII)
+_WORD = re.compile(r"[A-Za-z]+(?:'[A-Za-z]+)?")
+# Short English messages that do mean "I write English" (greetings, yes/no, the words of a
+# one-word request). "ok", "lol" or "abcd" are not among them: Chinese customers type those too.
+_SHORT_ENGLISH = frozenset("""
+hi hello hey help thanks thank thankyou yes yeah yep no nope please sorry bye goodbye agent human
+person operator stop cancel quit what why how when where who which balance card cards loan
+loans order orders refund return returns invoice password account fees fee transfer shipping
+delivery coupon complaint english star stars sure great good fine
+""".split())
 
 
 def normalize_text(text: str, max_chars: Optional[int] = None) -> str:
@@ -44,3 +53,20 @@ def detect_language(text: str) -> Optional[str]:
     if han == 0 and latin == 0:
         return None
     return "zh" if han > 0 and han * 6 >= latin else "en"
+
+
+def message_language(text: str) -> Optional[str]:
+    """`detect_language` for a turn of a conversation, sticky on weak evidence.
+
+    A message without Han characters switches the reply language to English only when it
+    reads as English: two or more words with six letters or more, or one word a customer
+    writing English would send on its own ("hello", "refund"). "abcd", "ok" or "lol" in a
+    Chinese chat return None, so the conversation keeps its language.
+    """
+    language = detect_language(text)
+    if language != "en":
+        return language
+    words = [w.lower() for w in _WORD.findall(_CODE.sub(" ", text))]
+    if len(words) >= 2 and sum(len(w) for w in words) >= 6:
+        return "en"
+    return "en" if any(w in _SHORT_ENGLISH for w in words) else None

@@ -234,3 +234,31 @@ def test_the_answers_use_existing_responses_only(domain):
     for name, slot in (("utter_return_created", "{reference}"), ("utter_return_not_eligible", "{why}")):
         assert all(slot in variant["text"] for variant in domain["responses"][name])
     assert "utter_kb_rule_unavailable" in domain["responses"] and "utter_order_not_found" in domain["responses"]
+
+
+@pytest.mark.parametrize(
+    "text, cancels",
+    [("不想要了", False), ("不想要了，颜色不喜欢", False), ("I don't want it anymore", False),
+     ("it stopped working after a day", False), ("算了不退了", True), ("取消退货", True), ("算了", True),
+     ("cancel", True), ("stop", True), ("never mind", True), ("I don't want to return it", True), ("", False),
+     ("🙂", False)],
+)
+def test_only_an_explicit_cancel_ends_the_return_at_the_reason_step(text, cancels):
+    from actions.forms import cancels_return
+
+    assert cancels_return(text) is cancels
+
+
+async def test_a_cancel_at_the_reason_step_ends_the_form_without_a_reason(domain, dispatcher):
+    """Pilot: "不想要了" as the reason cancelled the return; now only "不退了" ends it, with no slot kept."""
+    slots = {"requested_slot": "return_reason", "order_id": "DD2410010456"}
+    tracker = make_tracker("stop", text="算了不退了", slots=slots, active_loop="return_form")
+    events = await ValidateReturnForm().run(dispatcher, tracker, domain)
+    assert {"event": "active_loop", "name": None} in [{k: e.get(k) for k in ("event", "name")} for e in events]
+    assert SlotSet("return_reason", None) in events and SlotSet("return_cancelled", True) in events
+    assert dispatcher.messages[-1]["response"] == "utter_form_stopped"
+    dispatcher.messages.clear()
+    cancelled = make_tracker("stop", slots={"return_cancelled": True, "order_id": "DD2410010456"})
+    events = await ActionSubmitReturn().run(dispatcher, cancelled, domain)
+    assert events == [*RETURN_DONE, SlotSet("return_cancelled", None)]
+    assert dispatcher.messages == []

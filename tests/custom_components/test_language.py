@@ -31,3 +31,8 @@ def test_entity_is_visible_in_the_parse_output(tmp_path):
     (message,) = detector(tmp_path).process([Message(data={TEXT: "hello"})])
     entity = message.as_dict(only_output_properties=True)[ENTITIES][0]
     assert entity["entity"] == "language" and entity["extractor"] == "LanguageDetector"
+
+
+def test_ascii_scraps_keep_the_conversation_language(tmp_path):
+    """Pilot: "abcd" in a Chinese chat switched the replies to English; now it says nothing."""
+    assert languages(tmp_path, "abcd", "ok", "hello", "refund please") == [[], [], ["en"], ["en"]]

@@ -1,6 +1,6 @@
 import pytest
 
-from kefu.text import detect_language, normalize_text
+from kefu.text import detect_language, message_language, normalize_text
 
 
 @pytest.mark.parametrize(
@@ -22,6 +22,29 @@ from kefu.text import detect_language, normalize_text
 )
 def test_detect_language(text, expected):
     assert detect_language(text) == expected
+
+
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        ("abcd", None),  # the pilot: typed in a Chinese chat, it switched the replies to English
+        ("ok", None),
+        ("OK!!", None),
+        ("lol", None),
+        ("asdf SO2411150457", None),
+        ("hi", "en"),
+        ("Hello", "en"),
+        ("refund?", "en"),
+        ("I lost my card", "en"),
+        ("my card", "en"),
+        ("我的卡丢了", "zh"),
+        ("ok 好", "zh"),
+        ("🙂", None),
+        ("", None),
+    ],
+)
+def test_message_language_is_sticky_on_weak_ascii_evidence(text, expected):
+    assert message_language(text) == expected
 
 
 def test_normalize_removes_controls_and_truncates():
