@@ -142,9 +142,13 @@ class ValidateReturnForm(FormValidationAction):
         text = (tracker.latest_message or {}).get("text") or ""
         if tracker.get_slot("requested_slot") == "return_reason" and cancels_return(text):
             dispatcher.utter_message(response="utter_form_stopped")
-            return [SlotSet("return_reason", None), SlotSet("return_cancelled", True), SlotSet("requested_slot", None),
-                    ActiveLoop(None)]
-        return await super().run(dispatcher, tracker, domain)
+            return [SlotSet("return_reason", None), SlotSet("return_cancelled", True),
+                    SlotSet("return_reason_step", False), SlotSet("requested_slot", None), ActiveLoop(None)]
+        events = await super().run(dispatcher, tracker, domain)
+        # the form asks next for the first empty required slot: tell the rules when that is the reason
+        filled = {**tracker.slots, **{e["name"]: e.get("value") for e in events if e.get("event") == "slot"}}
+        following = next((name for name in self.domain_slots(domain) if filled.get(name) in (None, "")), None)
+        return [*events, SlotSet("return_reason_step", following == "return_reason")]
 
 
 _CANCEL_WORDS = re.compile(r"不退|取消退|别退|不用退|不办了|\b(?:cancel|stop|quit|never ?mind|forget (?:it|about it)"
@@ -220,7 +224,8 @@ class ActionSubmitReturn(Action):
     async def run(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Dict[str, Any]
     ) -> List[Dict[str, Any]]:
-        done = [SlotSet("order_id", None), SlotSet("phone", None), SlotSet("return_reason", None)]
+        done = [SlotSet("order_id", None), SlotSet("phone", None), SlotSet("return_reason", None),
+                SlotSet("return_reason_step", None)]
         if tracker.get_slot("return_cancelled"):  # the customer cancelled at the reason step
             return [*done, SlotSet("return_cancelled", None)]
         order_id = str(tracker.get_slot("order_id") or "")

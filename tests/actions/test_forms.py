@@ -136,7 +136,8 @@ async def submit_return(dispatcher, domain, order_id: str, reason: str, language
     return await ActionSubmitReturn().run(dispatcher, tracker, domain)
 
 
-RETURN_DONE = [SlotSet("order_id", None), SlotSet("phone", None), SlotSet("return_reason", None)]
+RETURN_DONE = [SlotSet("order_id", None), SlotSet("phone", None), SlotSet("return_reason", None),
+               SlotSet("return_reason_step", None)]
 
 
 async def test_eligible_return_is_created_and_says_which_rule_decided(wired, dispatcher, domain):  # noqa: F811
@@ -262,3 +263,15 @@ async def test_a_cancel_at_the_reason_step_ends_the_form_without_a_reason(domain
     events = await ActionSubmitReturn().run(dispatcher, cancelled, domain)
     assert events == [*RETURN_DONE, SlotSet("return_cancelled", None)]
     assert dispatcher.messages == []
+
+
+async def test_the_rules_are_told_when_the_form_waits_for_the_reason(domain, dispatcher):
+    """return_reason_step (a featurized slot) is what lets "不想要了" fill the reason instead of stopping."""
+    form = ValidateReturnForm()
+    asked_phone = make_tracker("inform", text="DD2410010456", slots={"requested_slot": "order_id",
+                                                                      "order_id": "DD2410010456"},
+                               active_loop="return_form")
+    assert (await form.run(dispatcher, asked_phone, domain))[-1] == SlotSet("return_reason_step", False)
+    slots = {"requested_slot": "phone", "order_id": "DD2410010456", "phone": "13812345678"}
+    asked_reason = make_tracker("inform", text="13812345678", slots=slots, active_loop="return_form")
+    assert (await form.run(dispatcher, asked_reason, domain))[-1] == SlotSet("return_reason_step", True)
