@@ -155,8 +155,9 @@ class RoutingPolicy(Policy):
         events = [event.as_dict() for event in list(tracker.events)[-RECENT_EVENTS:]]
         if turns.asked_for_rating(events) and turns.parse_rating(tracker.latest_message.text) is not None:
             return self._predict(domain, RATE_ACTION)
-        if intent in RULE_HANDLED or intent in config.fallback_intents:
-            # the project's rules send these to action_handoff / action_fallback, which route the same way
+        if intent in RULE_HANDLED or (intent in config.fallback_intents and config.router != "tree"):
+            # the project's rules send these to action_handoff / action_fallback, which route the same way;
+            # with router: tree the tree owns "unclear" (it looks through the FallbackClassifier's label)
             return self._predict(domain, None)
         decision = self.decide(tracker, config, events, self.routing_file)
         log_decision(tracker.sender_id, decision, "policy")

@@ -24,19 +24,25 @@ INTENSITY = {"none": 0.0, "mild": 1.0, "strong": 2.0}
 # intent_kind: what the routing file says about the predicted intent
 KIND_NONE, KIND_FALLBACK, KIND_CONVERSATIONAL, KIND_TOPIC, KIND_PERSON, KIND_OTHER = range(6)
 
+FALLBACK_INTENT = "nlu_fallback"  # Rasa's FallbackClassifier label; the tree looks through it
+
 FEATURES: tuple[str, ...] = (
-    "confidence", "margin", "oos_score", "oos_known", "intent_kind", "faq_intent",
+    "fallback_fired", "confidence", "margin", "oos_score", "oos_known", "intent_kind", "faq_intent",
     "sentiment_score", "sentiment_known", "negative", "intensity", "frustration",
-    "unclear_before", "turn_count", "length", "words", "digits", "question_marks", "exclamations",
+    "sentiment_signals", "unclear_before", "turn_count", "length", "words", "digits", "question_marks",
+    "exclamations", "shouted_words",
     "entities", "channel", "automation_level", "kb_score", "kb_known", "kb_source",
     "rule_applies", "form_covers", "in_form",
 )
 # how a feature is said in an explanation ("confidence 0.98 but ...")
 LABELS: Mapping[str, str] = {
-    "confidence": "confidence", "margin": "margin to the runner-up intent", "oos_score": "out-of-scope score",
+    "fallback_fired": "FallbackClassifier fired", "confidence": "confidence",
+    "margin": "margin to the runner-up intent", "oos_score": "out-of-scope score",
     "oos_known": "out-of-scope score known", "intent_kind": "kind of intent", "faq_intent": "FAQ intent",
     "sentiment_score": "sentiment score", "sentiment_known": "sentiment known", "negative": "negative sentiment",
-    "intensity": "sentiment intensity", "frustration": "frustration", "unclear_before": "unclear turns before",
+    "intensity": "sentiment intensity", "frustration": "frustration",
+    "sentiment_signals": "emotion words", "shouted_words": "words in capitals",
+    "unclear_before": "unclear turns before",
     "turn_count": "turn number", "length": "message length", "words": "words", "digits": "numbers in message",
     "question_marks": "question marks", "exclamations": "exclamation marks", "entities": "entities",
     "channel": "channel", "automation_level": "automation level", "kb_score": "best knowledge answer score",
@@ -45,6 +51,7 @@ LABELS: Mapping[str, str] = {
 }
 _CJK = re.compile(r"[\u3400-\u9fff]")
 _LATIN_WORD = re.compile(r"[A-Za-z]+")
+_SHOUTED = re.compile(r"\b[A-Z]{4,}\b")  # ATM, VAT, PIN are not shouting
 _NUMBER = re.compile(r"\d+|[一二两三四五六七八九十百千万]+(?=[次笔天个月年周元块号])")
 
 
@@ -91,9 +98,19 @@ def _known(value: Optional[float]) -> tuple[float, float]:
     return (MISSING, 0.0) if value is None else (float(value), 1.0)
 
 
-def _margin(signals: TurnSignals) -> float:
-    others = [r["confidence"] for r in signals.ranking if r["name"] != signals.intent]
-    return round(signals.confidence - (max(others) if others else 0.0), 4)
+def classifier_intent(signals: TurnSignals) -> tuple[Optional[str], float, float]:
+    """(intent, confidence, margin to the runner-up) as the intent classifier ranked them.
+
+    Rasa's FallbackClassifier replaces a top intent below its fixed 0.5 with nlu_fallback at
+    exactly 0.5 (long, detailed questions often land there although their topic is clear); the
+    tree owns "unclear" instead, so it sees the classifier's own ranking and `fallback_fired`.
+    """
+    intent, confidence = signals.intent, signals.confidence
+    ranking = [r for r in signals.ranking if r["name"] != FALLBACK_INTENT]
+    if intent == FALLBACK_INTENT and ranking:
+        intent, confidence = ranking[0]["name"], ranking[0]["confidence"]
+    others = [r["confidence"] for r in ranking if r["name"] != intent]
+    return intent, confidence, round(confidence - (max(others) if others else 0.0), 4)
 
 
 def _channel(name: Optional[str]) -> float:
@@ -117,19 +134,22 @@ def build_row(
     sentiment_score, sentiment_known = _known(sentiment.get("score"))
     kb_score, kb_known = _known(answer.score)
     text = context.text or ""
-    group = config.group_of(signals.intent)
+    intent, confidence, margin = classifier_intent(signals)
+    group = config.group_of(intent)
     row = {
-        "confidence": round(signals.confidence, 4),
-        "margin": _margin(signals),
+        "fallback_fired": float(signals.intent == FALLBACK_INTENT),
+        "confidence": round(confidence, 4),
+        "margin": margin,
         "oos_score": oos_score,
         "oos_known": oos_known,
-        "intent_kind": float(intent_kind(signals.intent, config)),
-        "faq_intent": float(signals.intent in config.faq_intents),
+        "intent_kind": float(intent_kind(intent, config)),
+        "faq_intent": float(intent in config.faq_intents),
         "sentiment_score": sentiment_score,
         "sentiment_known": sentiment_known,
         "negative": float(sentiment.get("label") == "negative"),
         "intensity": INTENSITY.get(str(sentiment.get("intensity")), MISSING),
         "frustration": MISSING if signals.frustration is None else float(signals.frustration),
+        "sentiment_signals": float(len(sentiment.get("signals") or [])),
         "unclear_before": float(signals.unclear_before),
         "turn_count": float(max(1, context.turn_count)),
         "length": float(len(text)),
@@ -137,6 +157,7 @@ def build_row(
         "digits": float(len(_NUMBER.findall(text))),
         "question_marks": float(text.count("?") + text.count("？")),
         "exclamations": float(text.count("!") + text.count("！")),
+        "shouted_words": float(len(_SHOUTED.findall(text))),
         "entities": float(max(0, context.entities)),
         "channel": _channel(context.channel),
         "automation_level": float(LEVELS.index(config.level_for(group))),
@@ -144,7 +165,7 @@ def build_row(
         "kb_known": kb_known,
         "kb_source": _kb_source(answer.source),
         "rule_applies": MISSING if answer.rule_applies is None else float(answer.rule_applies),
-        "form_covers": float(signals.intent in config.self_service_intents),
+        "form_covers": float(intent in config.self_service_intents),
         "in_form": float(signals.in_form),
     }
     return {name: row[name] for name in FEATURES}

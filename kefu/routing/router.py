@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Optional
 
 from kefu.routing.decision import RouteDecision, TurnSignals, decide, finish, guard_rail
-from kefu.routing.features import Answerability, TurnContext, build_row
+from kefu.routing.features import Answerability, TurnContext, build_row, classifier_intent
 from kefu.routing.settings import GENERAL, SENIOR, RoutingConfig
 from kefu.routing.tree import Prediction, RoutingTree, TreeError, load_tree
 
@@ -57,7 +57,7 @@ def approved_tree(config: RoutingConfig, routing_file: Path) -> tuple[Optional[R
 def _tree_route(signals: TurnSignals, config: RoutingConfig, prediction: Prediction) -> tuple[str, Optional[str]]:
     route = prediction.route
     if route == "specialist":
-        group = config.group_of(signals.intent)
+        group = config.group_of(classifier_intent(signals)[0])  # the topic even when the fallback fired
         return ("specialist", group) if group else ("human", GENERAL)
     if route in ("human", "callback"):
         return route, GENERAL

@@ -54,14 +54,28 @@ def test_a_hand_built_turn_gives_the_expected_row(config):
                     Answerability(score=0.35, source="faq", rule_applies=False))
     assert list(row) == list(FEATURES)
     assert row == {
-        "confidence": 0.97, "margin": 0.95, "oos_score": 0.12, "oos_known": 1.0, "intent_kind": float(KIND_TOPIC),
+        "fallback_fired": 0.0, "confidence": 0.97, "margin": 0.95, "oos_score": 0.12, "oos_known": 1.0,
+        "intent_kind": float(KIND_TOPIC),
         "faq_intent": 1.0, "sentiment_score": -0.4, "sentiment_known": 1.0, "negative": 1.0, "intensity": 1.0,
-        "frustration": 0.5, "unclear_before": 0.0, "turn_count": 3.0, "length": float(len(text)),
+        "frustration": 0.5, "sentiment_signals": 0.0, "shouted_words": 0.0, "unclear_before": 0.0,
+        "turn_count": 3.0, "length": float(len(text)),
         "words": 15.0, "digits": 2.0, "question_marks": 1.0, "exclamations": 1.0, "entities": 2.0,
         "channel": 2.0, "automation_level": 1.0,  # loans are semi-auto
         "kb_score": 0.35, "kb_known": 1.0, "kb_source": 1.0, "rule_applies": 0.0, "form_covers": 0.0,
         "in_form": 0.0,
     }
+
+
+def test_the_tree_looks_through_the_fallback_classifiers_label(config):
+    """nlu_fallback at exactly 0.5 over a clear topic: the row shows the classifier's own top intent."""
+    signals = TurnSignals(intent="nlu_fallback", confidence=0.5, ranking=(
+        {"name": "nlu_fallback", "confidence": 0.5}, {"name": "transfer_limit", "confidence": 0.46},
+        {"name": "ask_fees", "confidence": 0.2}))
+    row = build_row(signals, TurnContext("转账显示成功但对方说没收到"), config)
+    assert (row["fallback_fired"], row["confidence"], row["margin"]) == (1.0, 0.46, 0.26)
+    assert row["intent_kind"] == float(KIND_TOPIC) and row["faq_intent"] == 1.0
+    decision = decide_with_tree(signals, TurnContext("x"), config, always("specialist"), now=OPEN)
+    assert (decision.route, decision.queue) == ("specialist", "payments")
 
 
 def test_missing_inputs_are_encoded_explicitly(config):
@@ -81,6 +95,13 @@ def test_hostile_and_empty_text_still_gives_a_full_row(config, text):
 
 def test_words_counts_chinese_characters_and_latin_words():
     assert words("我要退款 refund now") == 6
+
+
+def test_shouting_and_emotion_words_are_counted(config):
+    angry = {"label": "negative", "score": -0.9, "intensity": "strong", "signals": ["有病", "!"]}
+    signals = TurnSignals(intent="transfer_limit", confidence=0.9, sentiment=angry)
+    row = build_row(signals, TurnContext("WHAT is the ATM limit? FIX THIS"), config)
+    assert (row["shouted_words"], row["sentiment_signals"], row["question_marks"]) == (2.0, 2.0, 1.0)
 
 
 # ---- fitting on a tiny table a person can check ----
