@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import re
 import time
 from datetime import datetime, timezone
@@ -23,7 +24,7 @@ from typing import Any, Optional
 
 from kefu.config import PROJECT_ROOT, Settings, load_settings
 from kefu.errors import ConfigError
-from kefu.routing.features import as_vector, build_row
+from kefu.routing.features import FEATURES, as_vector, build_row
 from kefu.routing.router import approved_tree, tree_path
 from kefu.routing.settings import load_routing, parse_routing
 from kefu.routing.tree import digest_of, dumps, load_tree, parse_tree, rules_text
@@ -31,6 +32,8 @@ from kefu.routing.tree import digest_of, dumps, load_tree, parse_tree, rules_tex
 TRAIN_TURNS = PROJECT_ROOT / "data" / "routing_train" / "turns.yml"
 EVAL_TURNS = PROJECT_ROOT / "data" / "routing_eval" / "turns.yml"
 DEFAULT_PNG = PROJECT_ROOT / "models" / "routing_tree.png"
+# the replayed feature table, reused while the model, the turns and the feature list are unchanged
+TABLE = PROJECT_ROOT / "models" / "routing_train_table.json"
 _APPROVAL = re.compile(r"^(  approval:).*$", re.M)
 _ROUTER = re.compile(r"^router:.*$", re.M)
 
@@ -44,6 +47,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     train.add_argument("--out", default=None, help="tree JSON (default: tree.file of routing.yml)")
     train.add_argument("--png", default=str(DEFAULT_PNG))
     train.add_argument("--folds", type=int, default=5)
+    train.add_argument("--fresh", action="store_true", help="replay the turns even if the cached table matches")
     sub.add_parser("show", help="print the tree's rules and whether it routes live")
     approve = sub.add_parser("approve", help="let the reviewed tree route live (records who, when, digest)")
     approve.add_argument("--by", required=True)
@@ -105,6 +109,12 @@ def show(routing_file: Path) -> int:
     return 0
 
 
+def _table_key(model: Path, turns: Path, routing_file: Path) -> str:
+    """What the cached table depends on: the model, the turns, the routing file and the feature list."""
+    parts = [digest_of(p.read_bytes()) for p in (model, turns, routing_file)]
+    return digest_of(json.dumps([parts, list(FEATURES)]).encode())
+
+
 async def _table(args: argparse.Namespace, routing_file: Path) -> tuple[list[list[float]], list[str], list[str]]:
     from ops.routing_replay import load_agent, load_turns, replay_all
 
@@ -112,26 +122,36 @@ async def _table(args: argparse.Namespace, routing_file: Path) -> tuple[list[lis
     turns = load_turns(Path(args.turns))
     if Path(args.turns).resolve() == EVAL_TURNS.resolve():
         raise ConfigError("the evaluation set is for evaluation only: train on data/routing_train/turns.yml")
+    model = Path(args.model or PROJECT_ROOT / "models" / "kefu.tar.gz")
+    key = _table_key(model, Path(args.turns), routing_file)
+    if not args.fresh and TABLE.is_file():
+        cached = json.loads(TABLE.read_text(encoding="utf-8"))
+        if cached.get("key") == key:
+            print(f"reusing the replayed feature table {TABLE} (model, turns and features unchanged)")
+            return cached["rows"], cached["labels"], cached["langs"]
     started = time.monotonic()
-    agent = load_agent(Path(args.model or PROJECT_ROOT / "models" / "kefu.tar.gz"))
+    agent = load_agent(model)
     print(f"model loaded in {time.monotonic() - started:.1f} s; replaying {len(turns)} training turns")
     replayed = await replay_all(agent, turns, config)
     rows = [as_vector(build_row(r.signals, r.context, config)) for r in replayed]
-    return rows, [r.label for r in replayed], [r.turn["lang"] for r in replayed]
+    labels, langs = [r.label for r in replayed], [r.turn["lang"] for r in replayed]
+    TABLE.parent.mkdir(parents=True, exist_ok=True)
+    TABLE.write_text(json.dumps({"key": key, "rows": rows, "labels": labels, "langs": langs}), encoding="utf-8")
+    return rows, labels, langs
 
 
 def train(args: argparse.Namespace, routing_file: Path) -> int:
-    from kefu.routing.treefit import cross_validate, draw_tree, fit_tree
+    from kefu.routing.treefit import MIN_LEAVES, cross_validate, draw_tree, fit_tree
 
     rows, labels, langs = asyncio.run(_table(args, routing_file))
-    results = cross_validate(rows, labels, folds=args.folds)
+    results = cross_validate(rows, labels, folds=args.folds, min_leaves=MIN_LEAVES)
     print(f"\nCross-validation on the training turns ({args.folds} stratified folds)")
-    print("depth  " + "  ".join(f"fold{i + 1}" for i in range(args.folds)) + "   mean")
+    print("depth  min_leaf  " + "  ".join(f"fold{i + 1}" for i in range(args.folds)) + "   mean")
     for r in results:
-        print(f"{r.depth:>5}  " + "  ".join(f"{s:5.1%}" for s in r.folds) + f"  {r.mean:5.1%}")
-    best = max(results, key=lambda r: (round(r.mean, 3), -r.depth))
-    print(f"chosen depth {best.depth} (best mean, ties → shallower)")
-    doc = fit_tree(rows, labels, best.depth, trained={
+        print(f"{r.depth:>5}  {r.min_leaf:>8}  " + "  ".join(f"{s:5.1%}" for s in r.folds) + f"  {r.mean:5.1%}")
+    best = max(results, key=lambda r: (round(r.mean, 3), -r.depth, r.min_leaf))
+    print(f"chosen depth {best.depth}, min_samples_leaf {best.min_leaf} (best mean; ties → shallower, larger leaves)")
+    doc = fit_tree(rows, labels, best.depth, min_leaf=best.min_leaf, trained={
         "turns": str(Path(args.turns).resolve().relative_to(PROJECT_ROOT)) if Path(args.turns).resolve()
         .is_relative_to(PROJECT_ROOT) else str(args.turns),
         "zh": langs.count("zh"), "en": langs.count("en"),

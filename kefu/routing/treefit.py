@@ -15,7 +15,8 @@ from typing import Any, Mapping, Sequence
 from kefu.routing.features import FEATURES
 from kefu.routing.tree import RoutingTree, tree_document
 
-DEPTHS = (3, 4, 5, 6, 7)
+DEPTHS = (3, 4, 5, 6, 7, 8, 10)
+MIN_LEAVES = (1, 3, 5)
 MIN_LEAF = 3
 
 
@@ -23,25 +24,26 @@ MIN_LEAF = 3
 class CvResult:
     depth: int
     folds: tuple[float, ...]
+    min_leaf: int = MIN_LEAF
 
     @property
     def mean(self) -> float:
         return sum(self.folds) / len(self.folds)
 
 
-def _classifier(depth: int, seed: int) -> Any:
+def _classifier(depth: int, seed: int, min_leaf: int = MIN_LEAF) -> Any:
     from sklearn.tree import DecisionTreeClassifier
 
-    return DecisionTreeClassifier(max_depth=depth, class_weight="balanced", min_samples_leaf=MIN_LEAF,
+    return DecisionTreeClassifier(max_depth=depth, class_weight="balanced", min_samples_leaf=min_leaf,
                                   random_state=seed)
 
 
 def fit_tree(rows: Sequence[Sequence[float]], labels: Sequence[str], depth: int, seed: int = 0,
-             trained: Mapping[str, Any] | None = None) -> dict[str, Any]:
+             trained: Mapping[str, Any] | None = None, min_leaf: int = MIN_LEAF) -> dict[str, Any]:
     """Fit a depth-limited, class-balanced tree and return its JSON document."""
     if not rows or len(rows) != len(labels) or any(len(r) != len(FEATURES) for r in rows):
         raise ValueError("fit_tree needs one FEATURES-long row per label")
-    model = _classifier(depth, seed).fit([list(r) for r in rows], list(labels))
+    model = _classifier(depth, seed, min_leaf).fit([list(r) for r in rows], list(labels))
     classes = [str(c) for c in model.classes_]
     t = model.tree_
     # which training rows end in / pass through each node: unweighted counts for support and accuracy
@@ -63,28 +65,30 @@ def fit_tree(rows: Sequence[Sequence[float]], labels: Sequence[str], depth: int,
         "support": [sum(c) for c in counts],
         "accuracy": [round(counts[i][predicted[i]] / max(1, sum(counts[i])), 4) for i in range(t.node_count)],
     }
-    info = {"depth": depth, "min_samples_leaf": MIN_LEAF, "class_weight": "balanced", "rows": len(rows),
+    info = {"depth": depth, "min_samples_leaf": min_leaf, "class_weight": "balanced", "rows": len(rows),
             "counts": {c: list(labels).count(c) for c in classes}, **dict(trained or {})}
     return tree_document(FEATURES, classes, nodes, info)
 
 
 def cross_validate(rows: Sequence[Sequence[float]], labels: Sequence[str], depths: Sequence[int] = DEPTHS,
-                   folds: int = 5, seed: int = 0) -> list[CvResult]:
-    """Stratified k-fold accuracy per depth (the routes predicted by the JSON walk, as at run time)."""
+                   folds: int = 5, seed: int = 0, min_leaves: Sequence[int] = (MIN_LEAF,)) -> list[CvResult]:
+    """Stratified k-fold accuracy per (depth, min leaf size), predicted by the JSON walk as at run time."""
     from sklearn.model_selection import StratifiedKFold
 
     from kefu.routing.tree import dumps, parse_tree
 
     results = []
     splitter = StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed)
-    for depth in depths:
-        scores = []
-        for train, test in splitter.split(rows, labels):
-            doc = fit_tree([rows[i] for i in train], [labels[i] for i in train], depth, seed)
-            tree = parse_tree(dumps(doc))
-            right = sum(tree.predict(dict(zip(FEATURES, rows[i], strict=False))).route == labels[i] for i in test)
-            scores.append(right / len(test))
-        results.append(CvResult(depth, tuple(scores)))
+    splits = list(splitter.split(rows, labels))
+    for min_leaf in min_leaves:
+        for depth in depths:
+            scores = []
+            for train, test in splits:
+                doc = fit_tree([rows[i] for i in train], [labels[i] for i in train], depth, seed, min_leaf=min_leaf)
+                tree = parse_tree(dumps(doc))
+                right = sum(tree.predict(dict(zip(FEATURES, rows[i], strict=True))).route == labels[i] for i in test)
+                scores.append(right / len(test))
+            results.append(CvResult(depth, tuple(scores), min_leaf))
     return results
 
 
