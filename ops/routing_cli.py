@@ -26,7 +26,7 @@ from kefu.config import PROJECT_ROOT, Settings, load_settings
 from kefu.errors import ConfigError
 from kefu.routing.features import FEATURES, as_vector, build_row
 from kefu.routing.router import approved_tree, tree_path
-from kefu.routing.settings import load_routing, parse_routing
+from kefu.routing.settings import PIN_TARGETS, load_routing, parse_routing
 from kefu.routing.tree import digest_of, dumps, load_tree, parse_tree, rules_text
 
 TRAIN_TURNS = PROJECT_ROOT / "data" / "routing_train" / "turns.yml"
@@ -35,6 +35,7 @@ DEFAULT_PNG = PROJECT_ROOT / "models" / "routing_tree.png"
 # the replayed feature table, reused while the model, the turns and the feature list are unchanged
 TABLE = PROJECT_ROOT / "models" / "routing_train_table.json"
 _APPROVAL = re.compile(r"^(  approval:).*$", re.M)
+_PINS = re.compile(r"^(  pins:).*$", re.M)
 _ROUTER = re.compile(r"^router:.*$", re.M)
 
 
@@ -55,6 +56,13 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     approve.add_argument("--activate", action="store_true", help="also set router: tree")
     reject = sub.add_parser("reject", help="remove the approval and route with the cascade")
     reject.add_argument("--by", required=True)
+    pin = sub.add_parser("pin", help="send every turn reaching a subtree to one route, or back to the cascade")
+    pin.add_argument("--node", type=int, required=True, help="node id as `kefu routing show` prints it")
+    pin.add_argument("--route", required=True, choices=PIN_TARGETS)
+    pin.add_argument("--by", required=True)
+    unpin = sub.add_parser("unpin", help="let the tree decide a pinned subtree again")
+    unpin.add_argument("--node", type=int, required=True)
+    unpin.add_argument("--by", required=True)
 
 
 def _routing_file(settings: Optional[Settings]) -> Path:
@@ -94,6 +102,36 @@ def approve(routing_file: Path, by: str, digest: str, activate: bool) -> str:
 
 def reject(routing_file: Path) -> None:
     _rewrite(routing_file, "null", "cascade")
+
+
+def set_pin(routing_file: Path, node: int, target: Optional[str]) -> dict[int, str]:
+    """Pin (target) or unpin (None) a node of the configured tree; rewrites only the pins line."""
+    config = load_routing(routing_file)
+    path = tree_path(config, routing_file)
+    if path is None:
+        raise ConfigError(f"{routing_file} names no tree.file")
+    tree = load_tree(path)
+    if not 0 <= node < len(tree.feature):
+        raise ConfigError(f"node {node} is not in the tree (0-{len(tree.feature) - 1})")
+    if target is not None and target not in PIN_TARGETS:
+        raise ConfigError(f"a pin sends turns to one of {', '.join(PIN_TARGETS)}")
+    pins = dict(config.tree.pins)
+    if target is None:
+        pins.pop(node, None)
+    else:
+        pins[node] = target
+    text = routing_file.read_text(encoding="utf-8")
+    if not _PINS.search(text):
+        raise ConfigError(f"{routing_file}: no `  pins:` line under tree: to record the pin in")
+    line = "{" + ", ".join(f"{k}: {v}" for k, v in sorted(pins.items())) + "}"
+    text = _PINS.sub(lambda m: f"{m.group(1)} {line}", text, count=1)
+    import yaml
+
+    parse_routing(yaml.safe_load(text))
+    tmp = routing_file.with_suffix(".yml.tmp")
+    tmp.write_text(text, encoding="utf-8")
+    tmp.replace(routing_file)
+    return pins
 
 
 def show(routing_file: Path) -> int:
@@ -184,6 +222,10 @@ def main(args: argparse.Namespace, settings: Optional[Settings] = None) -> int:
     if command == "approve":
         digest = approve(routing_file, args.by, args.digest, args.activate)
         print(f"approved tree {digest} by {args.by} in {routing_file}")
+        return 0
+    if command in ("pin", "unpin"):
+        pins = set_pin(routing_file, args.node, args.route if command == "pin" else None)
+        print(f"{command} node {args.node} by {args.by}; pins now {pins} in {routing_file}")
         return 0
     reject(routing_file)
     print(f"approval removed by {args.by}; router: cascade in {routing_file}")

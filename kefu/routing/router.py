@@ -74,7 +74,11 @@ def decide_with_tree(signals: TurnSignals, context: TurnContext, config: Routing
     rail = guard_rail(signals, config)
     if rail is not None:
         return finish(signals, config, *rail, now=now, extra=extra)
-    prediction = tree.predict(row)
+    prediction = tree.predict(row, config.tree.pins)
+    if prediction.route == "cascade":  # a designer rejected this subtree: the cascade routes its turns
+        decision = decide(signals, config, now=now)
+        decision.record.update(tree=tree.digest[:12], features=row, path=prediction.explain())  # type: ignore[typeddict-item]
+        return decision
     route, queue = _tree_route(signals, config, prediction)
     reason = TREE_REASONS.get(route, "specialist")
     if route == "human" and signals.intent == "complain":

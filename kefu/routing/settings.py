@@ -54,6 +54,9 @@ class Approval:
 class TreeSettings:
     file: Optional[str] = None  # relative to the routing file's directory
     approval: Optional[Approval] = None
+    # designer pins: node id → a route (every turn reaching that subtree goes there) or "cascade"
+    # (the subtree is rejected: the cascade routes those turns)
+    pins: Mapping[int, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -131,21 +134,34 @@ def _staffing(raw: Mapping[str, Any], base: Staffing, timezone: str, where: str)
                     handle_seconds=float(values["handle_seconds"]))
 
 
+PIN_TARGETS = ("bot", "specialist", "human", "senior", "clarify", "cascade")
+
+
+def _pins(raw: Any) -> dict[int, str]:
+    if raw is None:
+        return {}
+    if not isinstance(raw, Mapping) or len(raw) > 1000 or not all(
+            isinstance(k, int) and not isinstance(k, bool) and k >= 0 and v in PIN_TARGETS for k, v in raw.items()):
+        raise ConfigError(f"routing: tree.pins must map node ids to one of {', '.join(PIN_TARGETS)}")
+    return dict(raw)
+
+
 def _tree_settings(raw: Any) -> TreeSettings:
     if raw is None:
         return TreeSettings()
-    if not isinstance(raw, Mapping) or set(raw) - {"file", "approval"}:
-        raise ConfigError("routing: tree must be a mapping with file and approval")
+    if not isinstance(raw, Mapping) or set(raw) - {"file", "approval", "pins"}:
+        raise ConfigError("routing: tree must be a mapping with file, approval and pins")
     file = raw.get("file")
     if file is not None and (not isinstance(file, str) or not file.strip()):
         raise ConfigError("routing: tree.file must be a path")
+    pins = _pins(raw.get("pins"))
     approval = raw.get("approval")
     if approval is None:
-        return TreeSettings(file, None)
+        return TreeSettings(file, None, pins)
     if not isinstance(approval, Mapping) or set(approval) != {"by", "at", "digest"} or not all(
             isinstance(approval[k], str) and approval[k] for k in ("by", "at", "digest")):
         raise ConfigError("routing: tree.approval must be {by, at, digest} (written by `kefu routing approve`)")
-    return TreeSettings(file, Approval(approval["by"], approval["at"], approval["digest"]))
+    return TreeSettings(file, Approval(approval["by"], approval["at"], approval["digest"]), pins)
 
 
 def parse_routing(raw: Any) -> RoutingConfig:

@@ -50,15 +50,18 @@ class Step:
 
 @dataclass(frozen=True)
 class Prediction:
-    route: str
+    route: str  # a route, or "cascade" when a designer rejected the subtree
     path: tuple[Step, ...]
     support: int
     accuracy: float
-    leaf: int
+    leaf: int  # the node the walk stopped at (a leaf, or a pinned node)
+    pinned: bool = False
 
     def explain(self) -> str:
         """The path in words: "confidence 0.98 > 0.9, words 31 > 24.5 → specialist (leaf: 40 turns, 95% right)"."""
         tests = ", ".join(step.words() for step in self.path) or "no test"
+        if self.pinned:
+            return f"{tests} → {self.route} (subtree {self.leaf} pinned by a designer)"
         return f"{tests} → {self.route} (leaf of {self.support} training turns, {self.accuracy:.0%} right)"
 
 
@@ -76,10 +79,15 @@ class RoutingTree:
     trained: Mapping[str, Any]
     digest: str
 
-    def predict(self, row: Mapping[str, float]) -> Prediction:
-        """Walk from the root to a leaf with the feature row (kefu.routing.features.build_row)."""
+    def predict(self, row: Mapping[str, float], pins: Optional[Mapping[int, str]] = None) -> Prediction:
+        """Walk from the root to a leaf with the feature row (kefu.routing.features.build_row).
+
+        A pinned node (`tree.pins` in routing.yml) ends the walk with the designer's route.
+        """
         node, path = 0, []
         for _ in range(len(self.feature)):  # bounded: a validated tree has no cycles anyway
+            if pins and node in pins:
+                return Prediction(pins[node], tuple(path), self.support[node], self.accuracy[node], node, True)
             index = self.feature[node]
             if index < 0:
                 break
@@ -194,17 +202,21 @@ def load_tree(path: Path) -> RoutingTree:
     return tree
 
 
-def rules_text(tree: RoutingTree, node: int = 0, depth: int = 0) -> str:
-    """Readable rules like sklearn's export_text, with each leaf's support and accuracy."""
+def rules_text(tree: RoutingTree, node: int = 0, depth: int = 0, pins: Optional[Mapping[int, str]] = None) -> str:
+    """Readable rules like sklearn's export_text, with each leaf's support and accuracy and node ids (for pins)."""
     pad = "|   " * depth
+    if pins and node in pins:
+        return f"{pad}|--- [node {node}] PINNED → {pins[node]}  (support {tree.support[node]})\n"
     index = tree.feature[node]
     if index < 0:
         counts = tree.value[node]
         route = tree.classes[max(range(len(counts)), key=counts.__getitem__)]
-        return f"{pad}|--- route: {route}  (support {tree.support[node]}, accuracy {tree.accuracy[node]:.0%})\n"
+        return (f"{pad}|--- route: {route}  (support {tree.support[node]}, accuracy {tree.accuracy[node]:.0%})"
+                f"  [node {node}]\n")
     name, threshold = tree.features[index], tree.threshold[node]
-    return (f"{pad}|--- {name} <= {threshold:.3f}\n" + rules_text(tree, tree.left[node], depth + 1)
-            + f"{pad}|--- {name} >  {threshold:.3f}\n" + rules_text(tree, tree.right[node], depth + 1))
+    left, right = tree.left[node], tree.right[node]
+    return (f"{pad}|--- {name} <= {threshold:.3f}  [node {left}]\n" + rules_text(tree, left, depth + 1, pins)
+            + f"{pad}|--- {name} >  {threshold:.3f}  [node {right}]\n" + rules_text(tree, right, depth + 1, pins))
 
 
 def optional_tree(path: Optional[Path]) -> Optional[RoutingTree]:

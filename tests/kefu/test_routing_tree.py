@@ -314,8 +314,53 @@ def test_approve_and_reject_rewrite_only_the_approval(workspace):
 ])
 def test_malformed_router_settings_are_refused(tmp_path, block, message):
     text = ROUTING.read_text(encoding="utf-8")
-    text = text.replace("router: cascade\ntree:\n  file: routing_tree.json   # beside this file\n  approval: null",
-                        block)
+    start, end = text.index("router: cascade\n"), text.index("  pins: {}\n") + len("  pins: {}\n")
+    text = text[:start] + block + "\n" + text[end:]
     (tmp_path / "routing.yml").write_text(text, encoding="utf-8")
     with pytest.raises(ConfigError, match=message):
+        load_routing(tmp_path / "routing.yml")
+
+
+# ---- designer pins: a subtree sent to one route, or rejected back to the cascade ----
+def test_a_pinned_subtree_routes_where_the_designer_said(workspace):
+    from ops.routing_cli import set_pin
+
+    routing = workspace / "routing.yml"
+    set_router(routing, "tree", approval_for(workspace))
+    tree = load_tree(workspace / "routing_tree.json")
+    probe = {**dict.fromkeys(FEATURES, 0.0), "confidence": 0.25, "length": 9.0}
+    clarify_leaf = tree.predict(probe).leaf
+    assert tree.predict(probe).route == "clarify"
+    assert set_pin(routing, clarify_leaf, "human") == {clarify_leaf: "human"}
+    config = load_routing(routing)
+    unsure = TurnSignals(intent="freeze_card", confidence=0.25)
+    decision = decide_with_tree(unsure, TurnContext("卡的事"), config, tree, now=OPEN)
+    assert decision.route == "human" and f"subtree {clarify_leaf} pinned" in decision.record["path"]
+    assert f"[node {clarify_leaf}] PINNED → human" in rules_text(tree, pins=config.tree.pins)
+    # rejected subtree: the cascade routes those turns, the record still says which subtree
+    set_pin(routing, clarify_leaf, "cascade")
+    config = load_routing(routing)
+    decision = decide_with_tree(unsure, TurnContext("卡的事"), config, tree, now=OPEN)
+    assert decision.record["router"] == "cascade" and decision.route == "clarify"
+    assert "pinned by a designer" in decision.record["path"]
+    # the guard rails still come first
+    rail = decide_with_tree(TurnSignals(intent="insult", confidence=0.3), TurnContext("x"), config, tree, now=OPEN)
+    assert rail.route == "senior"
+    assert set_pin(routing, clarify_leaf, None) == {}
+
+
+@pytest.mark.parametrize("node, route, message", [(999, "bot", "not in the tree"), (-1, "bot", "not in the tree"),
+                                                  (0, "nowhere", "a pin sends turns")])
+def test_a_bad_pin_is_refused(workspace, node, route, message):
+    from ops.routing_cli import set_pin
+
+    with pytest.raises(ConfigError, match=message):
+        set_pin(workspace / "routing.yml", node, route)
+
+
+@pytest.mark.parametrize("pins", ["{0: nowhere}", "{true: bot}", "{-1: bot}", "[0]", "{x: bot}"])
+def test_malformed_pins_are_refused(tmp_path, pins):
+    text = ROUTING.read_text(encoding="utf-8").replace("  pins: {}", f"  pins: {pins}")
+    (tmp_path / "routing.yml").write_text(text, encoding="utf-8")
+    with pytest.raises(ConfigError, match="tree.pins must map"):
         load_routing(tmp_path / "routing.yml")
