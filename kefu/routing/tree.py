@@ -203,7 +203,8 @@ def load_tree(path: Path) -> RoutingTree:
 
 
 def rules_text(tree: RoutingTree, node: int = 0, depth: int = 0, pins: Optional[Mapping[int, str]] = None) -> str:
-    """Readable rules like sklearn's export_text, with each leaf's support and accuracy and node ids (for pins)."""
+    """Readable rules like sklearn's export_text, each leaf's support and accuracy; [node N] names the subtree
+    a branch leads to (what `kefu routing pin` takes)."""
     pad = "|   " * depth
     if pins and node in pins:
         return f"{pad}|--- [node {node}] PINNED → {pins[node]}  (support {tree.support[node]})\n"
@@ -211,8 +212,7 @@ def rules_text(tree: RoutingTree, node: int = 0, depth: int = 0, pins: Optional[
     if index < 0:
         counts = tree.value[node]
         route = tree.classes[max(range(len(counts)), key=counts.__getitem__)]
-        return (f"{pad}|--- route: {route}  (support {tree.support[node]}, accuracy {tree.accuracy[node]:.0%})"
-                f"  [node {node}]\n")
+        return f"{pad}|--- route: {route}  (support {tree.support[node]}, accuracy {tree.accuracy[node]:.0%})\n"
     name, threshold = tree.features[index], tree.threshold[node]
     left, right = tree.left[node], tree.right[node]
     return (f"{pad}|--- {name} <= {threshold:.3f}  [node {left}]\n" + rules_text(tree, left, depth + 1, pins)
