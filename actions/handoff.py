@@ -25,8 +25,10 @@ from handoff.opening import HandoffRequest, Opened, open_handoff
 from kefu.config import load_settings
 from kefu.errors import BadInput, StoreUnavailable
 from kefu.routing import turns
-from kefu.routing.decision import ROUTING_SLOT, RouteDecision, decide
+from kefu.routing.decision import ROUTING_SLOT, RouteDecision
+from kefu.routing.features import TurnContext
 from kefu.routing.queues import handoff_response
+from kefu.routing.router import route_turn as choose_route
 from kefu.routing.settings import GENERAL, RoutingConfig, load_routing
 
 log = logging.getLogger(__name__)
@@ -48,7 +50,12 @@ def route_turn(tracker: Tracker, config: RoutingConfig) -> RouteDecision:
         return recorded
     in_form = bool((tracker.active_loop or {}).get("name"))
     signals = turns.turn_signals(tracker.latest_message or {}, tracker.slots, tracker.events, config, in_form)
-    return decide(signals, config)
+    latest = tracker.latest_message or {}
+    context = TurnContext(text=str(latest.get("text") or ""), entities=len(latest.get("entities") or []),
+                          channel=tracker.get_latest_input_channel(),
+                          turn_count=max(1, turns.user_turns(tracker.events)))
+    # the same router as the policy: the cascade, or the approved tree when routing.yml selects one
+    return choose_route(signals, context, config, load_settings().routing_file)
 
 
 def handoff_request(tracker: Tracker, domain: Dict[str, Any]) -> HandoffRequest:

@@ -42,7 +42,9 @@ from kefu.config import load_settings
 from kefu.errors import ConfigError
 from kefu.routing import turns
 from kefu.routing.coverage import check_intents
-from kefu.routing.decision import ROUTING_SLOT, RouteDecision, decide, log_decision
+from kefu.routing.decision import ROUTING_SLOT, RouteDecision, log_decision
+from kefu.routing.features import TurnContext
+from kefu.routing.router import route_turn
 from kefu.routing.settings import RoutingConfig, load_routing
 
 log = logging.getLogger(__name__)
@@ -153,10 +155,11 @@ class RoutingPolicy(Policy):
         events = [event.as_dict() for event in list(tracker.events)[-RECENT_EVENTS:]]
         if turns.asked_for_rating(events) and turns.parse_rating(tracker.latest_message.text) is not None:
             return self._predict(domain, RATE_ACTION)
-        if intent in RULE_HANDLED or intent in config.fallback_intents:
-            # the project's rules send these to action_handoff / action_fallback, which route the same way
+        if intent in RULE_HANDLED or (intent in config.fallback_intents and config.router != "tree"):
+            # the project's rules send these to action_handoff / action_fallback, which route the same way;
+            # with router: tree the tree owns "unclear" (it looks through the FallbackClassifier's label)
             return self._predict(domain, None)
-        decision = self.decide(tracker, config, events)
+        decision = self.decide(tracker, config, events, self.routing_file)
         log_decision(tracker.sender_id, decision, "policy")
         if decision.hands_over:
             # mid-form, the loop's own prediction is "no user": match it so anger outranks the form
@@ -167,8 +170,20 @@ class RoutingPolicy(Policy):
         return self._predict(domain, None)
 
     @staticmethod
-    def decide(tracker: DialogueStateTracker, config: RoutingConfig, events: List[Dict[str, Any]]) -> RouteDecision:
-        """The decision for the latest user turn (`events`: the tracker's recent events as dicts)."""
+    def decide(tracker: DialogueStateTracker, config: RoutingConfig, events: List[Dict[str, Any]],
+               routing_file: Optional[Path] = None) -> RouteDecision:
+        """The decision for the latest user turn (`events`: the tracker's recent events as dicts).
+
+        The cascade decides unless routing.yml selects an approved tree (kefu.routing.router).
+        """
         slots = {name: tracker.get_slot(name) for name in turns.SIGNAL_SLOTS if name in tracker.slots}
-        parse_data = tracker.latest_message.parse_data if tracker.latest_message else {}
-        return decide(turns.turn_signals(parse_data, slots, events, config, bool(tracker.active_loop_name)), config)
+        message = tracker.latest_message
+        parse_data = message.parse_data if message else {}
+        signals = turns.turn_signals(parse_data, slots, events, config, bool(tracker.active_loop_name))
+        context = TurnContext(
+            text=(message.text or "") if message else "",
+            entities=len(message.entities or []) if message else 0,
+            channel=message.input_channel if message else None,
+            turn_count=max(1, turns.user_turns(events)),
+        )
+        return route_turn(signals, context, config, routing_file or load_settings().routing_file)

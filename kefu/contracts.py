@@ -122,6 +122,11 @@ class RoutingRecord(_RoutingRecord, total=False):
     hours: dict[str, Any]  # {queue, open, schedule, timezone} for a human route
     capacity: dict[str, int]  # {waiting, max_waiting} once the action checked the queue
     original_reason: str  # a callback's reason before hours / capacity turned it into one
+    router: str  # "cascade" | "tree": who decided (kefu.routing.router)
+    tree: str  # the deciding tree file's digest (first 12 hex digits)
+    path: str  # the tests that fired on the way to the tree's leaf, in words (shown in the console)
+    features: dict[str, float]  # the feature row the tree saw (kefu.routing.features)
+    tree_unused: str  # why a configured tree did not route (unapproved, digest mismatch, corrupt file)
 
 
 class HandoffQueued(TypedDict):

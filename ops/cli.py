@@ -28,6 +28,7 @@ EXTENSIONS: dict[str, str] = {
     "kb": "knowledge.cli",
     "lexicon": "kefu.lexicon",
     "report": "analytics.cli",
+    "routing": "ops.routing_cli",
     "simulate": "ops.simulate",
     "thresholds": "ops.thresholds_cli",
 }

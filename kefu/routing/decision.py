@@ -49,6 +49,7 @@ class TurnSignals:
     ranking: tuple[RankedIntent, ...] = ()
     sentiment: Optional[Sentiment] = None
     frustration: Optional[float] = None
+    frustration_before: Optional[float] = None  # before this turn's sentiment (the tree's guard rail)
     kb_source: Optional[str] = None
     kb_confidence: Optional[float] = None
     unclear_before: int = 0  # unclear user turns in a row just before this one
@@ -79,6 +80,7 @@ class TurnSignals:
             ranking=tuple(parse["intent_ranking"]),
             sentiment=sentiment,
             frustration=to_float(slots.get("frustration")),
+            frustration_before=to_float(slots.get("frustration_before")),
             kb_source=kb_source if isinstance(kb_source, str) else None,
             kb_confidence=to_float(slots.get("kb_confidence")),
             unclear_before=max(0, int(unclear_before)),
@@ -222,9 +224,34 @@ def _choose(signals: TurnSignals, config: RoutingConfig) -> tuple[str, Optional[
 
 
 def decide(signals: TurnSignals, config: RoutingConfig, now: Optional[datetime] = None) -> RouteDecision:
-    """The route for one user turn; human routes outside business hours become callbacks."""
+    """The route for one user turn by the cascade; human routes outside business hours become callbacks."""
+    return finish(signals, config, *_choose(signals, config), now=now)
+
+
+def guard_rail(signals: TurnSignals, config: RoutingConfig) -> Optional[tuple[str, Optional[str], str, str]]:
+    """The fixed rules in front of the learned tree, which no training can change: (route, queue, reason, why).
+
+    An insult, or a customer already at the escalation level before this turn → senior; an explicit
+    request for a person → general; a form collecting details goes on. A single turn's strong
+    sentiment is left to the tree (as a feature): the sentiment model also calls calm, formal
+    complaints strong, and those belong to the general queue, not to senior agents.
+    """
+    before = signals.frustration_before
+    if signals.intent in ANGRY_INTENTS:
+        return "senior", SENIOR, "angry", f"intent {signals.intent} (guard rail)"
+    if before is not None and before >= config.senior_frustration:
+        return "senior", SENIOR, "angry", f"frustration {before:.2f} before this turn (guard rail)"
+    if signals.intent == "ask_human":
+        return "human", GENERAL, "explicit_request", "explicit request for a person (guard rail)"
+    if signals.in_form:
+        return "bot", None, "in_form", "a form is collecting details (guard rail)"
+    return None
+
+
+def finish(signals: TurnSignals, config: RoutingConfig, route: str, queue: Optional[str], reason: str, why: str,
+           now: Optional[datetime] = None, extra: Optional[Mapping[str, Any]] = None) -> RouteDecision:
+    """The decision and its record for a chosen route; a human route to a closed queue becomes a callback."""
     now = now or datetime.now(timezone.utc)
-    route, queue, reason, why = _choose(signals, config)
     group = config.group_of(signals.intent)
     auto, specialist, source = thresholds_for(signals, config)
     record: RoutingRecord = {
@@ -249,7 +276,9 @@ def decide(signals: TurnSignals, config: RoutingConfig, now: Optional[datetime] 
         "config": config.digest,
         "at": now.isoformat(),
         "turn": signals.turn,
+        "router": "cascade",
     }
+    record.update(extra or {})  # type: ignore[typeddict-item]
     if route in HUMAN_ROUTES and queue:
         hours = config.staffing(queue).hours
         open_now = hours.is_open(now)

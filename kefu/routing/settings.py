@@ -27,7 +27,9 @@ TOP_KEYS = {
     "conversational_intents", "fallback_intents", "faq_intents", "self_service_intents", "semi_auto_sources",
     "defaults", "groups",
     "queues", "topics", "auto_precision", "specialist_precision", "min_band_support", "intent_thresholds",
+    "router", "tree",
 }
+ROUTERS = ("cascade", "tree")
 MAX_FILE_BYTES = 1_000_000
 
 
@@ -37,6 +39,24 @@ class Group:
     staffing: Staffing
     intents: frozenset[str] = frozenset()
     automation_level: Optional[str] = None
+
+
+@dataclass(frozen=True)
+class Approval:
+    """Who approved which tree file (its sha256) and when: a tree routes live only with this."""
+
+    by: str
+    at: str
+    digest: str
+
+
+@dataclass(frozen=True)
+class TreeSettings:
+    file: Optional[str] = None  # relative to the routing file's directory
+    approval: Optional[Approval] = None
+    # designer pins: node id → a route (every turn reaching that subtree goes there) or "cascade"
+    # (the subtree is rejected: the cascade routes those turns)
+    pins: Mapping[int, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -58,6 +78,8 @@ class RoutingConfig:
     default_staffing: Staffing = field(default_factory=Staffing)
     targets: Targets = field(default_factory=Targets)  # precision targets + per-intent overrides
     digest: str = ""
+    router: str = "cascade"  # cascade | tree (the tree only once approved, kefu.routing.router)
+    tree: TreeSettings = field(default_factory=TreeSettings)
 
     def group_of(self, intent: Optional[str]) -> Optional[str]:
         return self.intent_group.get(intent or "")
@@ -110,6 +132,36 @@ def _staffing(raw: Mapping[str, Any], base: Staffing, timezone: str, where: str)
         values[key] = value
     return Staffing(hours=hours, agents=int(values["agents"]), max_waiting=int(values["max_waiting"]),
                     handle_seconds=float(values["handle_seconds"]))
+
+
+PIN_TARGETS = ("bot", "specialist", "human", "senior", "clarify", "cascade")
+
+
+def _pins(raw: Any) -> dict[int, str]:
+    if raw is None:
+        return {}
+    if not isinstance(raw, Mapping) or len(raw) > 1000 or not all(
+            isinstance(k, int) and not isinstance(k, bool) and k >= 0 and v in PIN_TARGETS for k, v in raw.items()):
+        raise ConfigError(f"routing: tree.pins must map node ids to one of {', '.join(PIN_TARGETS)}")
+    return dict(raw)
+
+
+def _tree_settings(raw: Any) -> TreeSettings:
+    if raw is None:
+        return TreeSettings()
+    if not isinstance(raw, Mapping) or set(raw) - {"file", "approval", "pins"}:
+        raise ConfigError("routing: tree must be a mapping with file, approval and pins")
+    file = raw.get("file")
+    if file is not None and (not isinstance(file, str) or not file.strip()):
+        raise ConfigError("routing: tree.file must be a path")
+    pins = _pins(raw.get("pins"))
+    approval = raw.get("approval")
+    if approval is None:
+        return TreeSettings(file, None, pins)
+    if not isinstance(approval, Mapping) or set(approval) != {"by", "at", "digest"} or not all(
+            isinstance(approval[k], str) and approval[k] for k in ("by", "at", "digest")):
+        raise ConfigError("routing: tree.approval must be {by, at, digest} (written by `kefu routing approve`)")
+    return TreeSettings(file, Approval(approval["by"], approval["at"], approval["digest"]), pins)
 
 
 def parse_routing(raw: Any) -> RoutingConfig:
@@ -182,7 +234,15 @@ def parse_routing(raw: Any) -> RoutingConfig:
         default_staffing=base,
         targets=targets,
         digest=digest,
+        router=_router(raw.get("router", "cascade")),
+        tree=_tree_settings(raw.get("tree")),
     )
+
+
+def _router(value: Any) -> str:
+    if value not in ROUTERS:
+        raise ConfigError(f"routing: router must be one of {', '.join(ROUTERS)}, got {value!r}")
+    return str(value)
 
 
 _cache: dict[Path, tuple[float, RoutingConfig]] = {}

@@ -70,6 +70,25 @@ def unclear_before(events: Iterable[Mapping[str, Any]], config: RoutingConfig) -
     return count
 
 
+def user_turns(events: Iterable[Mapping[str, Any]]) -> int:
+    """User messages since the session started (or a handoff ended), the latest included."""
+    count = 0
+    for event in reversed(list(events)):
+        kind = event.get("event")
+        if kind in BOUNDARIES:
+            break
+        count += kind == "user"
+    return count
+
+
+def frustration_before(events: Iterable[Mapping[str, Any]]) -> Optional[float]:
+    """The frustration slot as it was before the latest user message (None when never set)."""
+    for event in reversed(_before_latest_user(list(events))):
+        if event.get("event") == "slot" and event.get("name") == "frustration":
+            return to_float(event.get("value"))
+    return None
+
+
 def asked_for_rating(events: Iterable[Mapping[str, Any]]) -> bool:
     """True when the bot's last action before the latest user message was the rating question."""
     bot_messages = 0
@@ -111,7 +130,8 @@ def turn_signals(
     events = list(events)
     return TurnSignals.from_parse(
         parse_data,
-        {name: slots.get(name) for name in SIGNAL_SLOTS if name in slots},
+        {**{name: slots.get(name) for name in SIGNAL_SLOTS if name in slots},
+         "frustration_before": frustration_before(events)},
         unclear_before=unclear_before(events, config),
         in_form=in_form,
         turn=latest_turn(events),

@@ -279,3 +279,38 @@ def test_an_edited_routing_file_reruns_training(tmp_path):
     routing.write_text(routing.read_text(encoding="utf-8") + "\n# edited\n", encoding="utf-8")
     assert before and RoutingPolicy.fingerprint_addon({"routing_file": str(routing)}) != before
     assert RoutingPolicy.fingerprint_addon({"routing_file": str(tmp_path / "missing.yml")}) is None
+
+
+def one_leaf_tree(path: Path, route: str) -> str:
+    """A tree file that always predicts `route`; returns its digest."""
+    from kefu.routing.features import FEATURES
+    from kefu.routing.tree import digest_of, dumps
+
+    data = dumps({"version": 1, "features": list(FEATURES), "classes": [route], "trained": {},
+                  "nodes": {"feature": [-1], "threshold": [0.0], "left": [-1], "right": [-1], "value": [[3.0]],
+                            "support": [3], "accuracy": [1.0]}})
+    path.write_bytes(data)
+    return digest_of(data)
+
+
+def test_an_approved_tree_decides_in_the_policy_and_its_path_reaches_the_actions(tmp_path, domain):
+    digest = one_leaf_tree(tmp_path / "tree.json", "specialist")
+    approved = {"file": "tree.json", "approval": {"by": "t", "at": "2026-12-04T20:00:00+00:00", "digest": digest}}
+    policy = make_policy(tmp_path, routing_file=str(routing_file(tmp_path, router="tree", tree=approved)))
+    events = turn_after(user("我的房贷提前还款违约金怎么算", "loan_info", 0.98))
+    tracker = DialogueStateTracker.from_events("c1", events, domain.slots)
+    prediction = policy.predict_action_probabilities(tracker, domain)
+    (slot,) = prediction.optional_events
+    record = slot.value
+    assert (record["router"], record["route"], record["queue"]) == ("tree", "specialist", "loans")
+    assert record["why"] == record["path"] == "no test → specialist (leaf of 3 training turns, 100% right)"
+    assert record["features"]["turn_count"] == 1.0 and record["features"]["words"] == 14.0
+    # the guard rail still wins: an explicit request is left to the rules (action_handoff → general)
+    assert predicted(policy, domain, turn_after(user("转人工", "ask_human", 0.99))) is None
+
+
+def test_an_unapproved_tree_leaves_the_cascade_deciding_in_the_policy(tmp_path, domain):
+    one_leaf_tree(tmp_path / "tree.json", "specialist")
+    unapproved = {"file": "tree.json", "approval": None}
+    policy = make_policy(tmp_path, routing_file=str(routing_file(tmp_path, router="tree", tree=unapproved)))
+    assert predicted(policy, domain, turn_after(user("冻结卡", "freeze_card", 0.97))) is None  # the cascade: bot

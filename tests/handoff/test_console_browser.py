@@ -102,6 +102,26 @@ def test_hostile_text_is_shown_as_text_and_english_ui_works(console, tickets_url
     assert page.errors == []
 
 
+def test_the_ticket_shows_the_routing_trees_path_in_words(console, tickets_url, browser):
+    why = ("confidence 0.98 > 0.9, words 31 > 14.5 → specialist (leaf of 87 training turns, 100% right) "
+           + XSS)  # the record is data: shown as text
+    detail = {"route": "specialist", "router": "tree", "why": why, "path": why}
+
+    async def setup(store: TicketStore) -> Any:
+        await store.migrate()
+        return await store.create(conversation_id=f"tree-{uuid.uuid4().hex[:6]}", channel="rest", queue="cards",
+                                  reason="specialist", priority=30, language="zh", reason_detail=detail)
+
+    ticket = in_store(tickets_url, setup)
+    page = login(browser, console, "alice", "zh-CN")
+    page.goto(console.url + "/console?lang=zh")
+    page.click(f"button.claim[data-ticket='{ticket.id}']")
+    page.wait_for_selector("#routing-why")
+    assert page.locator("#routing-why").inner_text() == "路由依据: " + why
+    assert page.evaluate("() => window.__xss") is None and page.locator("#ticket img").count() == 0
+    assert page.errors == []
+
+
 def test_supervisor_sees_the_live_figures(console, tickets_url, browser):
     """The supervisor view renders the report's metrics of the window (one bot-only conversation → 100 %)."""
     with psycopg.connect(tickets_url, autocommit=True) as conn:

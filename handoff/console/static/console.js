@@ -127,6 +127,8 @@
       info.textContent = [t.queue, T.reason + ": " + t.reason, T.channel + ": " + t.channel, T.language + ": " + t.language,
         T.status + ": " + (T[t.status] || t.status) + (t.agent ? " (" + t.agent + ")" : "")].join(" · ");
       panel.appendChild(info);
+      var why = (t.reason_detail || {}).why;  // the routing record's reason: the tree's path in words
+      if (why) panel.appendChild(el("p", { "class": "meta", id: "routing-why" }, T.routing + ": " + why));
       var trend = (t.sentiment_trend || []).map(sentimentLabel).filter(Boolean);
       if (trend.length) panel.appendChild(el("p", { "class": "meta", id: "sentiment-trend" }, T.sentiment + ": " + trend.join(" → ")));
       panel.appendChild(actionsBar(t));
