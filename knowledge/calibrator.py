@@ -99,8 +99,8 @@ class AnswerCalibrator:
         """Parse and validate; BadInput says what is wrong (never a half-usable calibrator)."""
         try:
             body = json.loads(text)
-        except (ValueError, TypeError) as exc:
-            raise BadInput(f"calibrator is not JSON: {exc}") from exc
+        except (ValueError, TypeError, RecursionError) as exc:  # RecursionError: hostile nesting
+            raise BadInput(f"calibrator is not JSON: {str(exc)[:120]}") from exc
         if not isinstance(body, dict) or body.get("format") != FORMAT:
             raise BadInput(f"calibrator format must be {FORMAT!r}")
         if body.get("features") != list(FEATURES):

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import logging
 import threading
+from pathlib import Path
 from typing import Any, Optional
 
-from knowledge.calibrator import AnswerCalibrator, decide, load_calibrator
+from knowledge.calibrator import DEFAULT_CALIBRATION, AnswerCalibrator, decide, load_calibrator
 from knowledge.embed import Embedder
 from knowledge.errors import NotFound
 from knowledge.faq import FaqEntry, SearchResult
@@ -36,9 +37,9 @@ class PostgresFaqStore(PhraseStore):
     schema_lock = 7305001
 
     def __init__(self, url: StoreURL, embedder: Optional[Embedder] = None, timeout: float = 3.0,
-                 calibrator: Any = "default") -> None:
-        """`calibrator`: an AnswerCalibrator, None for the raw threshold, or "default" to read
-        data/knowledge/faq_calibration.json on the first search (a bad file: warning + raw)."""
+                 calibrator: AnswerCalibrator | Path | str | None = DEFAULT_CALIBRATION) -> None:
+        """`calibrator`: an AnswerCalibrator, None for the raw threshold, or the path of a JSON
+        calibrator read on the first search (a bad file: one warning, then the raw threshold)."""
         super().__init__(url, embedder, timeout)
         self._calibrator = calibrator
         self._calibrator_lock = threading.Lock()
@@ -46,8 +47,8 @@ class PostgresFaqStore(PhraseStore):
     @property
     def calibrator(self) -> Optional[AnswerCalibrator]:
         with self._calibrator_lock:
-            if isinstance(self._calibrator, str):
-                self._calibrator = load_calibrator()
+            if isinstance(self._calibrator, str | Path):
+                self._calibrator = load_calibrator(self._calibrator)
             return self._calibrator
 
     def ensure_schema(self) -> None:
