@@ -14,7 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Sequence
 
-import numpy as np
+from knowledge.calibration_fit import ece
 
 THRESHOLDS = (0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)
 
@@ -38,17 +38,6 @@ def score_rows(store: Any, rows: Sequence[dict]) -> list[Scored]:
                           top.raw_confidence if top else 0.0, top.confidence if top else 0.0,
                           bool(top) and top.answerable))
     return out
-
-
-def ece(probs: Sequence[float], labels: Sequence[bool], bins: int = 10) -> float:
-    """Expected calibration error: bin-weighted |mean probability - accuracy|, equal-width bins."""
-    p = np.asarray(probs, dtype=float)
-    y = np.asarray(labels, dtype=float)
-    if p.size == 0:
-        return float("nan")
-    idx = np.minimum((p * bins).astype(int), bins - 1)
-    return float(sum(abs(p[idx == b].mean() - y[idx == b].mean()) * (idx == b).sum()
-                     for b in range(bins) if (idx == b).any()) / p.size)
 
 
 def rates(items: Sequence[Scored], answered: Sequence[bool]) -> dict[str, float]:

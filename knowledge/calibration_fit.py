@@ -24,7 +24,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable, Optional
+from typing import Any, Iterable, Optional, Sequence
 
 import numpy as np
 
@@ -149,6 +149,17 @@ def rates(probs: np.ndarray, examples: list[Example], t: float) -> dict[str, flo
             "none_answered": float((answered & ~ans).sum() / max((~ans).sum(), 1))}
 
 
+def ece(probs: Sequence[float], labels: Sequence[bool], bins: int = 10) -> float:
+    """Expected calibration error: bin-weighted |mean probability - accuracy|, equal-width bins."""
+    p = np.asarray(probs, dtype=float)
+    y = np.asarray(labels, dtype=float)
+    if p.size == 0:
+        return float("nan")
+    idx = np.minimum((p * bins).astype(int), bins - 1)
+    return float(sum(abs(p[idx == b].mean() - y[idx == b].mean()) * (idx == b).sum()
+                     for b in range(bins) if (idx == b).any()) / p.size)
+
+
 def choose_threshold(probs: np.ndarray, examples: list[Example]) -> float:
     """The lowest threshold (most answers) with at most `TARGET_WRONG` wrong answers on answerable
     questions and at most `TARGET_NONE_ANSWERED` answers on unanswerable ones; 1.0 if none does."""
@@ -200,6 +211,8 @@ def fit(examples: list[Example], meta: Optional[dict] = None) -> tuple[AnswerCal
         report[lang] = {"examples": len(mine), "right_top": sum(e.right for e in mine),
                         "unanswerable": sum(not e.answerable for e in mine), "threshold": t,
                         **{f"oof_{k}": round(v, 4) for k, v in rates(probs, mine, t).items()},
+                        "ece_raw": round(ece([e.raw for e in mine], [e.right for e in mine]), 4),
+                        "ece_oof": round(ece(probs, [e.right for e in mine]), 4),
                         "oof_probabilities": probs.tolist()}
     public = {lang: {k: v for k, v in r.items() if k != "oof_probabilities"} for lang, r in report.items()}
     return AnswerCalibrator(models, {**(meta or {}), "features": list(FEATURES), "oof": public}), report
@@ -225,11 +238,12 @@ def calibrate_command(faq_url: str, paraphrases: Path, out: Path) -> int:
     finally:
         store.close()
     out.write_text(calibrator.to_json(), encoding="utf-8")
-    print("| language | examples | top hit right | unanswerable | threshold (OOF) | OOF right answer | "
-          "OOF wrong answer | OOF answered unanswerable |")
-    print("|---|---|---|---|---|---|---|---|")
+    print("| language | examples | top hit right | unanswerable | ECE raw | ECE calibrated (OOF) | threshold (OOF) "
+          "| OOF right answer | OOF wrong answer | OOF answered unanswerable |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
     for lang, r in report.items():
-        print(f"| {lang} | {r['examples']} | {r['right_top']} | {r['unanswerable']} | {r['threshold']:.3f} | "
-              f"{r['oof_right']:.1%} | {r['oof_wrong']:.1%} | {r['oof_none_answered']:.1%} |")
+        print(f"| {lang} | {r['examples']} | {r['right_top']} | {r['unanswerable']} | {r['ece_raw']:.3f} | "
+              f"{r['ece_oof']:.3f} | {r['threshold']:.3f} | {r['oof_right']:.1%} | {r['oof_wrong']:.1%} | "
+              f"{r['oof_none_answered']:.1%} |")
     print(f"wrote {out}")
     return 0
