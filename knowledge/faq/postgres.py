@@ -7,12 +7,12 @@ import threading
 from pathlib import Path
 from typing import Any, Optional
 
-from knowledge.calibrator import DEFAULT_CALIBRATION, AnswerCalibrator, decide, load_calibrator
+from knowledge.calibrator import DEFAULT_CALIBRATION, RAW_THRESHOLD, AnswerCalibrator, decide, load_calibrator
 from knowledge.embed import Embedder
 from knowledge.errors import NotFound
 from knowledge.faq import FaqEntry, SearchResult
 from knowledge.pg import PhraseStore, get_meta
-from knowledge.search import SIGNALS, prepare_query
+from knowledge.search import SIGNALS, confidence, prepare_query
 from knowledge.urls import StoreURL
 
 log = logging.getLogger(__name__)
@@ -163,6 +163,14 @@ class PostgresFaqStore(PhraseStore):
         lang = prepare_query(query, language)[1]
         calibrator = self.calibrator if tuple(signals) == SIGNALS else None
         decisions = decide([h for h, _ in found], lang, calibrator)
-        return [SearchResult(_entry(row), d.confidence, h.scores, h.ranks, d.answerable, d.abstained_reason,
-                             h.confidence)
-                for (h, row), d in zip(found, decisions, strict=True)][: max(int(limit), 1)]
+        results = [SearchResult(_entry(row), d.confidence, h.scores, h.ranks, d.answerable, d.abstained_reason,
+                                h.confidence)
+                   for (h, row), d in zip(found, decisions, strict=True)][: max(int(limit), 1)]
+        if len(results) == 1:  # the raw score as one result always had it: without a runner-up
+            results[0].raw_confidence = confidence(found[0][0], None)
+            if calibrator is None:
+                results[0].confidence = results[0].raw_confidence
+                results[0].answerable = results[0].raw_confidence >= RAW_THRESHOLD
+                results[0].abstained_reason = None if results[0].answerable else (
+                    f"raw score confidence {results[0].raw_confidence:.2f} below {RAW_THRESHOLD:.2f}")
+        return results
