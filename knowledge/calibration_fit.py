@@ -22,6 +22,7 @@ matter). The shipped model is then fitted on all examples. The hold-out and eval
 from __future__ import annotations
 
 import json
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable, Optional, Sequence
@@ -29,6 +30,7 @@ from typing import Any, Iterable, Optional, Sequence
 import numpy as np
 
 from knowledge.calibrator import FEATURES, LANGUAGES, AnswerCalibrator, LanguageModel, feature_row
+from knowledge.errors import BadInput
 from knowledge.pg import CANDIDATES
 from knowledge.search import SECOND, best_per_ref, best_two_per_ref, fts_terms, prepare_query, rank_and_calibrate
 
@@ -191,6 +193,11 @@ def oof_probabilities(examples: list[Example], folds: int = FOLDS, seed: int = 7
     probs = np.zeros(len(examples))
     for f in range(folds):
         train = [e for e in examples if fold_of[e.group] != f]
+        if len({e.right for e in train}) < 2:  # one class only: its rate is all a model could say
+            for i, e in enumerate(examples):
+                if fold_of[e.group] == f:
+                    probs[i] = float(bool(train and train[0].right))
+            continue
         mean, scale, coef, bias = fit_model(train)
         model = LanguageModel(mean, scale, coef, bias, 0.5)
         for i, e in enumerate(examples):
@@ -204,6 +211,12 @@ def fit(examples: list[Example], meta: Optional[dict] = None) -> tuple[AnswerCal
     models, report = {}, {}
     for lang in LANGUAGES:
         mine = [e for e in examples if e.language == lang]
+        groups = {e.group for e in mine}
+        for label in (True, False):
+            if len({e.group for e in mine if e.right == label}) < FOLDS:
+                raise BadInput(f"too few examples to fit {lang} out-of-fold: need top hits that are "
+                               f"{'right' if label else 'not right'} in at least {FOLDS} FAQ entries "
+                               f"({len(mine)} examples, {len(groups)} entries)")
         probs = oof_probabilities(mine)
         t = choose_threshold(probs, mine)
         mean, scale, coef, bias = fit_model(mine)
@@ -218,8 +231,33 @@ def fit(examples: list[Example], meta: Optional[dict] = None) -> tuple[AnswerCal
     return AnswerCalibrator(models, {**(meta or {}), "features": list(FEATURES), "oof": public}), report
 
 
+MAX_PARAPHRASE_BYTES = 5 * 1024 * 1024
+
+
 def read_paraphrases(path: Path) -> list[dict]:
-    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    """Rows {id, question, language, faq_id} of a paraphrase JSONL file; BadInput names the line."""
+    try:
+        if path.stat().st_size > MAX_PARAPHRASE_BYTES:
+            raise BadInput(f"{path} is larger than {MAX_PARAPHRASE_BYTES} bytes")
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise BadInput(f"cannot read paraphrases {path}: {str(exc)[:120]}") from exc
+    rows = []
+    for n, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except (ValueError, RecursionError) as exc:
+            raise BadInput(f"{path.name} line {n}: not JSON") from exc
+        ok = (isinstance(row, dict) and isinstance(row.get("question"), str) and 0 < len(row["question"]) <= 500
+              and row.get("language") in LANGUAGES and (row.get("faq_id") is None or isinstance(row["faq_id"], str)))
+        if not ok:
+            raise BadInput(f"{path.name} line {n}: need question (text, 1-500 chars), language zh/en, "
+                           "faq_id text or null")
+        rows.append({"id": str(row.get("id", n)), "question": row["question"], "language": row["language"],
+                     "faq_id": row.get("faq_id")})
+    return rows
 
 
 def calibrate_command(faq_url: str, paraphrases: Path, out: Path) -> int:
@@ -230,7 +268,7 @@ def calibrate_command(faq_url: str, paraphrases: Path, out: Path) -> int:
     try:
         entries = store.export()
         if not entries:
-            print("kefu kb calibrate: the FAQ store is empty; run `kefu kb load` first")
+            print("kefu kb calibrate: the FAQ store is empty; run `kefu kb load` first", file=sys.stderr)
             return 1
         examples = build_examples(store, entries, read_paraphrases(paraphrases))
         calibrator, report = fit(examples, {"encoder": store.embedder.fingerprint, "entries": len(entries),
