@@ -23,7 +23,7 @@ help:
 	@echo "make bench-intent - intent classification: stock DIET vs frozen encoder (int8/fp32) vs fine-tuned encoder"
 	@echo "make bench-calibration - ECE/Brier/NLL before/after calibration, automation share at the precision targets, training cost"
 	@echo "make bench-oos - out-of-scope detection, held-out-intent protocol (BANKING77, SMP2019) vs FallbackClassifier on DIET"
-	@echo "make bench-knowledge - FAQ retrieval per signal (paraphrase set), search latency, answer-cache hit rate"
+	@echo "make bench-knowledge - FAQ retrieval per signal (paraphrase set), calibrated answer decision, search latency, answer-cache hit rate"
 	@echo "make bench-sentiment - sentiment: SnowNLP vs TextBlob vs our lexicon/head/ensemble on ChnSentiCorp-htl and waimai_10k"
 	@echo "make bench-load - load: closed/open loop over REST and socket.io, Kefu vs stock rasa init (LOAD_ARGS=--help)"
 	@echo "make bench-routing - routing accuracy of the trained model on data/routing_eval/turns.yml (confusion by route)"

@@ -1,7 +1,8 @@
 """FAQ answers from the knowledge base (knowledge/), with source and confidence for routing.
 
 `action_answer_faq` searches the FAQ store and the product graph with the customer's own words.
-The surer of the two answers when it clears `ANSWER_THRESHOLD` (the message metadata names the
+The surer of the two answers when it may be given — the FAQ's calibrated "no answer" decision
+(knowledge/calibrator.py), the graph's confidence against `ANSWER_THRESHOLD` — (the message metadata names the
 entry it came from, and the slots `kb_source`/`kb_confidence` carry it to routing). When neither
 does, the case library is asked: a past case close enough answers with its resolution (source
 "case", `ref` the case id). Otherwise the intent's written `utter_faq_<intent>` response answers
@@ -57,10 +58,10 @@ async def graph_lookup(tracker: Tracker, text: str) -> Optional[Answer]:
 
 
 def confident(*answers: Optional[Answer]) -> Optional[Answer]:
-    """The surest of `answers` if it clears ANSWER_THRESHOLD, else None."""
-    found = [a for a in answers if a is not None]
-    best = max(found, key=lambda a: a.confidence, default=None)
-    return best if best is not None and best.confidence >= ANSWER_THRESHOLD else None
+    """The surest of `answers` that may be given, else None. An FAQ answer carries the calibrated
+    "no answer" decision (`answerable`); other sources clear ANSWER_THRESHOLD on their confidence."""
+    found = [a for a in answers if a is not None and a.clears(ANSWER_THRESHOLD)]
+    return max(found, key=lambda a: a.confidence, default=None)
 
 
 class ActionAnswerFaq(Action):

@@ -10,9 +10,14 @@ Which rows choose what:
   dev half (even rows)   the no-answer threshold of each mode; the fusion (knowledge/search.py
                          FUSION: family by 5-fold cross-validation on the dev half, then its
                          parameters on the whole dev half, as the "fusion selection" table shows);
-                         the confidence calibration (knowledge/search.py CALIBRATION)
+                         the raw confidence (knowledge/search.py CALIBRATION)
   test half (odd rows)   nothing: reported only
   hold-out set           nothing: reported only (data/knowledge/paraphrases/holdout.jsonl)
+Answer calibration (issue 18): the calibrated answer confidence and "no answer" decision
+(knowledge/calibrator.py, fitted out-of-fold on the FAQ and the whole paraphrase set by
+`kefu kb calibrate`) are evaluated on the hold-out set and data/knowledge_eval/questions.jsonl
+only: ECE before/after, risk–coverage and right/wrong/abstain per language (bench/_kb_calibration.py).
+`--calibration-only` prints just those tables.
 Cache: 10,000 queries drawn Zipf(s=1.1) over the set's questions replayed through the service
 with a Redis cache (KEFU_REDIS_URL, else a local redis-server on a free port, else skipped).
 Prints tables; asserts nothing.
@@ -36,6 +41,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from bench._kb_calibration import report as calibration_report  # noqa: E402
 from kefu.pgserver import EmbeddedPostgres, ensure_database, with_database  # noqa: E402
 from knowledge.cache import AnswerCache  # noqa: E402
 from knowledge.content import read_faq  # noqa: E402
@@ -50,6 +56,8 @@ PARAPHRASES = ROOT / "data" / "knowledge" / "paraphrases" / "paraphrases.jsonl"
 # Written after the FAQ alternatives were last edited and never used to choose anything: a check on
 # how far the main set's numbers carry over to unseen phrasings.
 HOLDOUT = ROOT / "data" / "knowledge" / "paraphrases" / "holdout.jsonl"
+# Written for issue 18 independently of the FAQ and both paraphrase files; evaluation only.
+EVALUATION = ROOT / "data" / "knowledge_eval" / "questions.jsonl"
 MODES = {"full-text": ("fts",), "trigram": ("trgm",), "vector": ("vector",), "hybrid": ("fts", "trgm", "vector")}
 
 
@@ -185,6 +193,8 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--replay", type=int, default=10_000)
     parser.add_argument("--dump", type=Path, help="write per-query features (for calibration) as JSONL")
+    parser.add_argument("--calibration-only", action="store_true",
+                        help="only the answer-calibration tables on the hold-out and evaluation sets")
     args = parser.parse_args()
     server = None
     tmp = Path(tempfile.mkdtemp(prefix="kefu-bench-kb-"))
@@ -202,6 +212,10 @@ def main() -> int:
         counts = store.upsert(read_faq(ROOT / "data" / "knowledge"))
         load_s = time.perf_counter() - t0
         rows = load_set()
+        if args.calibration_only:
+            calibration_report(store, {"hold-out": load_set(HOLDOUT), "knowledge_eval": load_set(EVALUATION)})
+            store.close()
+            return 0
         print(f"PostgreSQL: {'configured server' if configured else 'embedded'}; pgvector: {store.db.has_vector}; "
               f"FAQ entries: {counts}; load {load_s:.1f} s")
         print(f"test set: {len(rows)} questions, {sum(1 for r in rows if not r['faq_id'])} without an answer "
@@ -240,6 +254,7 @@ def main() -> int:
         fusion_selection([(rows[i]["faq_id"], ranked[i]) for i in answerable if i % 2 == 0],
                          [(rows[i]["faq_id"], ranked[i]) for i in answerable if i % 2 == 1],
                          [(r["faq_id"], rk) for r, rk in zip(holdout, hold_ranked, strict=True) if r["faq_id"]])
+        calibration_report(store, {"hold-out": holdout, "knowledge_eval": load_set(EVALUATION)})
         if args.dump and hybrid_preds is not None:
             with args.dump.open("w", encoding="utf-8") as f:
                 for i, (r, p) in enumerate(zip(rows, hybrid_preds, strict=False)):

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, Optional
 
 Source = Literal["faq", "graph", "case", "rule"]
 
@@ -19,3 +19,11 @@ class Answer:
     language: str = "zh"
     scores: dict[str, float] = field(default_factory=dict)  # per-signal scores, for `kefu kb search` and audits
     extra: dict[str, Any] = field(default_factory=dict)
+    # FAQ answers carry the calibrated "no answer" decision (knowledge/calibrator.py); None for
+    # sources without one, which are judged by `confidence` against the fixed threshold.
+    answerable: Optional[bool] = None
+    abstained_reason: Optional[str] = None
+
+    def clears(self, threshold: float) -> bool:
+        """Whether this answer may be given: its own decision when it has one, else the threshold."""
+        return self.answerable if self.answerable is not None else self.confidence >= threshold

@@ -7,6 +7,7 @@
     kefu kb tickets import FILE          CSV/JSONL export of a ticket system
     kefu kb cluster [--eps 0.12]         group unanswered ticket questions (DBSCAN) into suggestions
     kefu kb review [--approve ID ...]    approve/edit/reject suggestions; approval publishes a FAQ version
+    kefu kb calibrate [--out FILE]       fit the FAQ answer calibrator out-of-fold (after `kb load`)
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ import yaml
 from kefu.config import PROJECT_ROOT, Settings
 from knowledge import tickets
 from knowledge.cache import AnswerCache
+from knowledge.calibrator import DEFAULT_CALIBRATION
 from knowledge.cases import open_case_store
 from knowledge.errors import BadInput, ValidationFailed
 from knowledge.faq import open_faq_store
@@ -60,6 +62,10 @@ def add_parser(subparsers: Any) -> None:
     review.add_argument("--reject", type=int, metavar="ID")
     review.add_argument("--question", help="edited question for --approve")
     review.add_argument("--answer", help="edited answer for --approve")
+    calibrate = sub.add_parser("calibrate", help="fit the FAQ answer calibrator out-of-fold on the stored FAQ "
+                                                 "and the paraphrase set; writes plain JSON")
+    calibrate.add_argument("--paraphrases", type=Path, default=DEFAULT_DIR / "paraphrases" / "paraphrases.jsonl")
+    calibrate.add_argument("--out", type=Path, default=DEFAULT_CALIBRATION)
 
 
 def _urls(settings: Settings) -> tuple[str, str]:
@@ -115,6 +121,10 @@ def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
         finally:
             store.close()
         return 0
+    if command == "calibrate":
+        from knowledge.calibration_fit import calibrate_command  # lazy: numpy fitting, off `kefu --help`
+
+        return calibrate_command(_urls(settings)[0], args.paraphrases, args.out)
     if command == "tickets":
         return tickets.import_command(args, settings)
     if command == "cluster":

@@ -38,7 +38,9 @@ def suggest(store: TicketStore, settings: Settings, *, eps: Optional[float] = No
         unanswered = []
         for t in tickets:
             best = faq.search(t.question, t.language, limit=1)
-            if not best or best[0].confidence < answered_above:
+            # The raw score, on which 0.7 and the clustering parameters were chosen: the calibrated
+            # decision leaves more tickets unanswered and DBSCAN then chains topics (issue 18 note).
+            if not best or best[0].raw_confidence < answered_above:
                 unanswered.append(t)
         params = {"algorithm": "DBSCAN", "metric": "cosine", "eps": eps, "min_samples": min_samples,
                   "answered_above": answered_above, "encoder": faq.embedder.fingerprint}

@@ -119,6 +119,7 @@ class Hit:
     ranks: dict[str, int] = field(default_factory=dict)
     fused: float = 0.0
     confidence: float = 0.0
+    second: float = 0.0  # the entry's second-best phrase cosine (SECOND), a calibration feature
 
 
 @dataclass(frozen=True)
@@ -162,10 +163,11 @@ def fuse(rankings: dict[str, Sequence[tuple[str, float]]], fusion: Fusion = FUSI
             hit.scores[signal] = float(score)
             hit.ranks[signal] = rank
             hit.fused += weight / (fusion.k + rank) if fusion.method == "rrf" else weight * float(score)
-    if fusion.method == "score" and fusion.second:
-        second = dict(rankings.get(SECOND, ()))
-        for hit in hits.values():
-            hit.fused += fusion.second * second.get(hit.ref, 0.0)
+    second = dict(rankings.get(SECOND, ()))
+    for hit in hits.values():
+        hit.second = second.get(hit.ref, 0.0)
+        if fusion.method == "score" and fusion.second:
+            hit.fused += fusion.second * hit.second
     return sorted(hits.values(), key=lambda h: (-h.fused, h.ref))
 
 

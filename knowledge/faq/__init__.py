@@ -118,11 +118,16 @@ class SearchResult:
     confidence: float
     scores: dict[str, float] = field(default_factory=dict)
     ranks: dict[str, int] = field(default_factory=dict)
+    # The "no answer" decision (knowledge/calibrator.py): only a top hit can be answerable.
+    answerable: bool = False
+    abstained_reason: Optional[str] = None
+    raw_confidence: float = 0.0  # the uncalibrated hybrid score, for the benchmark's before/after
 
     def to_answer(self) -> Answer:
         return Answer(
             text=self.entry.answer, source="faq", confidence=self.confidence, ref=self.entry.id,
             language=self.entry.language, scores=dict(self.scores),
+            answerable=self.answerable, abstained_reason=self.abstained_reason,
             extra={"question": self.entry.question, "version": self.entry.version, "category": self.entry.category},
         )
 

@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 import logging
+import threading
+from pathlib import Path
 from typing import Any, Optional
 
+from knowledge.calibrator import DEFAULT_CALIBRATION, RAW_THRESHOLD, AnswerCalibrator, decide, load_calibrator
+from knowledge.embed import Embedder
 from knowledge.errors import NotFound
 from knowledge.faq import FaqEntry, SearchResult
 from knowledge.pg import PhraseStore, get_meta
-from knowledge.search import SIGNALS
+from knowledge.search import SIGNALS, confidence, prepare_query
+from knowledge.urls import StoreURL
 
 log = logging.getLogger(__name__)
 COLUMNS = "id, language, question, alternatives, answer, category, tags, status, version, updated_at"
@@ -30,6 +35,21 @@ class PostgresFaqStore(PhraseStore):
     ref_column = "faq_id"
     columns = COLUMNS
     schema_lock = 7305001
+
+    def __init__(self, url: StoreURL, embedder: Optional[Embedder] = None, timeout: float = 3.0,
+                 calibrator: AnswerCalibrator | Path | str | None = DEFAULT_CALIBRATION) -> None:
+        """`calibrator`: an AnswerCalibrator, None for the raw threshold, or the path of a JSON
+        calibrator read on the first search (a bad file: one warning, then the raw threshold)."""
+        super().__init__(url, embedder, timeout)
+        self._calibrator = calibrator
+        self._calibrator_lock = threading.Lock()
+
+    @property
+    def calibrator(self) -> Optional[AnswerCalibrator]:
+        with self._calibrator_lock:
+            if isinstance(self._calibrator, str | Path):
+                self._calibrator = load_calibrator(self._calibrator)
+            return self._calibrator
 
     def ensure_schema(self) -> None:
         with self.schema() as conn:
@@ -134,6 +154,23 @@ class PostgresFaqStore(PhraseStore):
 
     def search(self, query: str, language: Optional[str] = None, limit: int = 5,
                signals: tuple[str, ...] = SIGNALS) -> list[SearchResult]:
-        """Published entries ranked by fused signals; `signals` narrows it (the benchmark's ablations)."""
-        return [SearchResult(_entry(row), h.confidence, h.scores, h.ranks)
-                for h, row in self.hybrid(query, language, limit, signals)]
+        """Published entries ranked by fused signals, the top one with its answer decision;
+        `signals` narrows it (the benchmark's ablations, which keep the raw score and threshold)."""
+        # The top hit's decision needs its runner-up (the margin), even when one result is asked for.
+        found = self.hybrid(query, language, max(int(limit), 2), signals)
+        if not found:
+            return []
+        lang = prepare_query(query, language)[1]
+        calibrator = self.calibrator if tuple(signals) == SIGNALS else None
+        decisions = decide([h for h, _ in found], lang, calibrator)
+        results = [SearchResult(_entry(row), d.confidence, h.scores, h.ranks, d.answerable, d.abstained_reason,
+                                h.confidence)
+                   for (h, row), d in zip(found, decisions, strict=True)][: max(int(limit), 1)]
+        if len(results) == 1:  # the raw score as one result always had it: without a runner-up
+            results[0].raw_confidence = confidence(found[0][0], None)
+            if calibrator is None:
+                results[0].confidence = results[0].raw_confidence
+                results[0].answerable = results[0].raw_confidence >= RAW_THRESHOLD
+                results[0].abstained_reason = None if results[0].answerable else (
+                    f"raw score confidence {results[0].raw_confidence:.2f} below {RAW_THRESHOLD:.2f}")
+        return results

@@ -84,6 +84,24 @@ async def test_nothing_found_says_so_and_leaves_it_to_routing(domain, dispatcher
     assert slots(events)["kb_source"] is None and slots(events)["kb_confidence"] < ANSWER_THRESHOLD
 
 
+async def test_an_unanswerable_question_falls_through_like_a_low_score(domain, dispatcher, kb_service):
+    """No FAQ entry covers checkbooks: the top hit's calibrated decision abstains (issue 18), so the
+    action goes on exactly as for a weak match (case library, then the written response). The case
+    library still thresholds its raw score, and today a past order case answers at 0.66."""
+    text = "How do I order a checkbook?"
+    faq = kb_service.faq_answers(text, "en")
+    assert faq and faq[0].answerable is False
+    cases = kb_service.similar_cases(text, "en")
+    tracker = make_tracker("check_balance", text=text, slots={"language": "en"})
+    events = await ActionAnswerFaq().run(dispatcher, tracker, domain)
+    [message] = dispatcher.messages
+    assert message.get("source") != "faq" and slots(events)["kb_source"] != "faq"
+    if cases and cases[0].confidence >= ANSWER_THRESHOLD:
+        assert message["source"] == "case" and slots(events)["kb_source"] == "case"
+    else:
+        assert message["response"] == "utter_faq_check_balance" and slots(events)["kb_source"] is None
+
+
 async def test_the_graph_answers_a_product_fact(domain, dispatcher, kb_service):
     events = await ActionAnswerFaq().run(dispatcher, make_tracker("ask_fees", text="白金卡年费多少"), domain)
     [message] = dispatcher.messages

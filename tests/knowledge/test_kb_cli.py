@@ -97,3 +97,54 @@ def test_load_if_changed_is_idempotent(env, tmp_path, kb_embedder):
     third = load_seed(env, env, content, only_if_changed=True, embedder=kb_embedder)
     assert not third.skipped and third.counts["faq"]["unchanged"] == 1
     assert json.dumps(third.counts)
+
+
+def test_calibrate_fits_the_seed_and_writes_a_calibrator_the_store_reads(env, tmp_path, capsys):
+    from knowledge.calibrator import read_calibrator
+    from tests.knowledge.conftest_kb import KB_DIR
+
+    out = tmp_path / "cal.json"
+    assert main(["kb", "calibrate", "--out", str(out)]) == 1  # nothing loaded yet
+    assert "kb load" in capsys.readouterr().err and not out.exists()
+    assert main(["kb", "load", str(KB_DIR)]) == 0
+    capsys.readouterr()
+    assert main(["kb", "calibrate", "--out", str(out)]) == 0
+    table = capsys.readouterr().out
+    assert "| zh |" in table and "| en |" in table and "ECE" in table
+    calibrator = read_calibrator(out)
+    assert calibrator.meta["oof"]["zh"]["oof_wrong"] <= 0.05 and calibrator.meta["oof"]["en"]["oof_wrong"] <= 0.05
+    shipped = read_calibrator(KB_DIR / "faq_calibration.json")  # the committed file is this command's output
+    for lang in ("zh", "en"):
+        assert calibrator.models[lang].threshold == pytest.approx(shipped.models[lang].threshold, abs=0.05)
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [(b'{"question": "ok", "language": "zh", "faq_id": null}\n{broken\n', "line 2: not JSON"),
+     (b'{"question": "", "language": "zh", "faq_id": null}\n', "line 1"),
+     (b'{"question": "hi", "language": "fr", "faq_id": null}\n', "language zh/en"),
+     (b'{"question": "hi", "language": "en", "faq_id": 7}\n', "faq_id"),
+     (b'["a list"]\n', "line 1"),
+     (b"\xff\xfe\x00\x01", "cannot read"),
+     (b"[" * 50000, "not JSON")],
+    ids=["truncated", "empty-question", "language", "faq-id", "list", "binary", "nested"],
+)
+def test_calibrate_rejects_malformed_paraphrases(env, tmp_path, capsys, body, message):
+    content = write_faq(tmp_path / "kb", ROWS)
+    assert main(["kb", "load", str(content)]) == 0
+    bad = tmp_path / "bad.jsonl"
+    bad.write_bytes(body)
+    capsys.readouterr()
+    assert main(["kb", "calibrate", "--paraphrases", str(bad), "--out", str(tmp_path / "cal.json")]) == 1
+    assert message in capsys.readouterr().err and not (tmp_path / "cal.json").exists()
+
+
+def test_calibrate_on_too_little_data_is_a_clear_error(env, tmp_path, capsys):
+    content = write_faq(tmp_path / "kb", ROWS)
+    assert main(["kb", "load", str(content)]) == 0
+    empty = tmp_path / "empty.jsonl"
+    empty.write_text("", encoding="utf-8")
+    assert main(["kb", "calibrate", "--paraphrases", str(empty), "--out", str(tmp_path / "cal.json")]) == 1
+    assert "too few examples" in capsys.readouterr().err
+    assert main(["kb", "calibrate", "--paraphrases", str(tmp_path / "missing.jsonl")]) == 1
+    assert "cannot read paraphrases" in capsys.readouterr().err

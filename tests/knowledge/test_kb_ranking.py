@@ -30,24 +30,32 @@ def faq(seeded_db_url, kb_embedder):
     store.close()
 
 
+# Ranked first but abstained on by the calibrated decision (issue 18): the e5 cosine cannot tell
+# card-pin-reset-en (0.923) from app-login-en (0.919), so P(right) is ~0.3, below the en threshold.
+ABSTAINED = {"I forgot my PIN"}
+
+
 @pytest.mark.parametrize("query,expected", EXPECTED)
 def test_paraphrases_find_their_entry_first(faq, query, expected):
     results = faq.search(query, limit=3)
     assert results[0].entry.id == expected, [(r.entry.id, r.confidence) for r in results]
-    assert results[0].confidence >= ANSWER_THRESHOLD
+    if query in ABSTAINED:
+        assert not results[0].answerable and results[0].abstained_reason
+    else:
+        assert results[0].answerable and results[0].abstained_reason is None
 
 
 @pytest.mark.parametrize("query", ["今天天气怎么样", "给我讲个笑话", "who won the football match"])
 def test_out_of_domain_questions_get_low_confidence(faq, query):
     results = faq.search(query, limit=3)
-    assert not results or results[0].confidence < ANSWER_THRESHOLD
+    assert not results or (results[0].confidence < ANSWER_THRESHOLD and not results[0].answerable)
 
 
 def test_most_unanswerable_bench_questions_fall_below_the_answer_threshold(faq):
     rows = [json.loads(line) for line in (KB_DIR / "paraphrases" / "paraphrases.jsonl").read_text().splitlines()]
     confidences = [(faq.search(r["question"], r["language"], 1) or [None])[0] for r in rows if r["faq_id"] is None]
-    below = sum(1 for hit in confidences if hit is None or hit.confidence < ANSWER_THRESHOLD)
-    assert below >= 0.6 * len(confidences)
+    below = sum(1 for hit in confidences if hit is None or not hit.answerable)
+    assert below >= 0.85 * len(confidences)  # was >= 60 % below the raw 0.5 before calibration
 
 
 def test_fused_ranking_beats_each_single_signal_on_a_slice_of_the_bench_set(faq):
